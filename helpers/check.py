@@ -1,0 +1,232 @@
+"""Instant feedback for exercises: each check says *what* is wrong, in one short message.
+
+Every check either returns quietly (printing a short "ok" line when `quiet=False`) or
+raises `CheckFailed`, an AssertionError whose message names the problem: expected vs got
+shape, dtype, device or value, the first mismatching index, and a hint. Lessons and the
+visible tests of assignments call these functions; nbgrader counts a raised CheckFailed
+as a failed test cell.
+"""
+
+from __future__ import annotations
+
+import ast
+import inspect
+import textwrap
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+__all__ = [
+    "CheckFailed",
+    "NotAttempted",
+    "check_tensor",
+    "check_shape",
+    "check_close",
+    "check_function",
+    "check_choice",
+    "check_no_loops",
+    "check_gradient",
+    "numeric_gradient",
+    "check_implemented",
+]
+
+
+class CheckFailed(AssertionError):
+    """A check found a difference; the message says what and how to fix it."""
+
+    def _render_traceback_(self) -> list[str]:
+        # IPython calls this to render the error: show the message alone, not the
+        # stack of helper functions the student never wrote.
+        return [f"\x1b[1;31mCheckFailed\x1b[0m: {self}"]
+
+
+class NotAttempted(CheckFailed):
+    """The exercise still holds its `...` placeholder (lesson cells are tagged so Run All goes on)."""
+
+
+def _not_attempted(value: Any, name: str) -> None:
+    if value is Ellipsis:
+        raise NotAttempted(f"{name}: not attempted yet: replace the `...` with your code, then run this cell again")
+
+
+def _fail(name: str, problem: str, hint: str | None) -> CheckFailed:
+    message = f"{name}: {problem}"
+    if hint:
+        message += f"\n  Hint: {hint}"
+    return CheckFailed(message)
+
+
+def _passed(name: str, quiet: bool) -> bool:
+    if not quiet:
+        print(f"✔ {name}: correct")
+    return True
+
+
+def _as_tensor(value: Any, name: str, hint: str | None) -> torch.Tensor:
+    if isinstance(value, torch.Tensor):
+        return value
+    _not_attempted(value, name)
+    if isinstance(value, np.ndarray):
+        raise _fail(name, f"got a NumPy array, expected a torch.Tensor", hint or "convert with torch.from_numpy(...)")
+    if value is None:
+        raise _fail(name, "got None, expected a torch.Tensor", hint or "did your function forget to `return` its result?")
+    raise _fail(name, f"got {type(value).__name__}, expected a torch.Tensor", hint)
+
+
+def _fmt(x: float | int | bool) -> str:
+    return f"{x:.6g}" if isinstance(x, float) else str(x)
+
+
+def check_shape(got: Any, expected_shape: Sequence[int], *, name: str = "result", hint: str | None = None,
+                quiet: bool = True) -> bool:
+    """Check that `got` is a tensor of shape `expected_shape`."""
+    got = _as_tensor(got, name, hint)
+    if tuple(got.shape) != tuple(expected_shape):
+        raise _fail(name, f"shape is {tuple(got.shape)}, expected {tuple(expected_shape)}", hint)
+    return _passed(name, quiet)
+
+
+def check_tensor(got: Any, expected: torch.Tensor, *, name: str = "result", atol: float = 1e-6,
+                 rtol: float = 1e-5, check_dtype: bool = True, check_device: bool = False,
+                 hint: str | None = None, quiet: bool = True) -> bool:
+    """Compare a tensor with the expected one: type, shape, dtype, (device), then values.
+
+    Values must agree within `atol + rtol * |expected|`; NaNs are equal only where both are NaN.
+    """
+    got = _as_tensor(got, name, hint)
+    check_shape(got, expected.shape, name=name, hint=hint)
+    if check_dtype and got.dtype != expected.dtype:
+        raise _fail(name, f"dtype is {got.dtype}, expected {expected.dtype}",
+                    hint or f"convert with .to({expected.dtype}) or create it with dtype={expected.dtype}")
+    if check_device and got.device != expected.device:
+        raise _fail(name, f"is on device {got.device}, expected {expected.device}", hint or "use .to(device)")
+    got_cmp = got.detach().to("cpu", torch.float64) if got.is_floating_point() or expected.is_floating_point() \
+        else got.detach().cpu()
+    exp_cmp = expected.detach().to("cpu", got_cmp.dtype)
+    if got_cmp.is_floating_point():
+        close = torch.isclose(got_cmp, exp_cmp, rtol=rtol, atol=atol, equal_nan=True)
+    else:
+        close = got_cmp == exp_cmp
+    if not bool(close.all()):
+        wrong = (~close).nonzero()
+        first = tuple(int(i) for i in wrong[0]) if got_cmp.dim() else ()
+        where = f"at index {first}" if first else "for the scalar"
+        g, e = got_cmp[first].item(), exp_cmp[first].item()
+        summary = f"{len(wrong)} of {close.numel()} elements differ"
+        if got_cmp.is_floating_point():
+            diff = (got_cmp - exp_cmp).abs().nan_to_num(nan=float("inf")).max().item()
+            summary += f", largest difference {diff:.3g}"
+        raise _fail(name, f"values differ {where}: got {_fmt(g)}, expected {_fmt(e)} ({summary})", hint)
+    return _passed(name, quiet)
+
+
+def check_close(got: Any, expected: float, *, name: str = "result", atol: float = 1e-6, rtol: float = 1e-5,
+                hint: str | None = None, quiet: bool = True) -> bool:
+    """Check a Python number (or one-element tensor) against `expected`."""
+    if isinstance(got, torch.Tensor):
+        if got.numel() != 1:
+            raise _fail(name, f"expected a single number, got a tensor of shape {tuple(got.shape)}", hint)
+        got = got.item()
+    _not_attempted(got, name)
+    if not isinstance(got, (int, float, np.number)) or isinstance(got, bool):
+        raise _fail(name, f"expected a number, got {type(got).__name__} {got!r}", hint)
+    if not abs(float(got) - expected) <= atol + rtol * abs(expected):
+        raise _fail(name, f"got {_fmt(float(got))}, expected {_fmt(float(expected))}", hint)
+    return _passed(name, quiet)
+
+
+def check_implemented(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Call `fn(*args, **kwargs)`; a NotImplementedError becomes a friendly CheckFailed."""
+    name = getattr(fn, "__name__", "your function")
+    try:
+        return fn(*args, **kwargs)
+    except NotImplementedError:
+        raise _fail(name, "not written yet (it still raises NotImplementedError)",
+                    "replace the `raise NotImplementedError` line with your code") from None
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, torch.Tensor):
+        if value.numel() <= 8:
+            return f"tensor({value.tolist()})"
+        return f"tensor of shape {tuple(value.shape)} ({value.dtype})"
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def check_function(fn: Callable[..., Any], reference: Callable[..., Any], cases: Iterable[tuple], *,
+                   atol: float = 1e-6, rtol: float = 1e-5, check_dtype: bool = True,
+                   hint: str | None = None, quiet: bool = True) -> bool:
+    """Call `fn` and `reference` on each tuple of arguments in `cases`; report the first disagreement."""
+    name = getattr(fn, "__name__", "function")
+    for args in cases:
+        # Clone tensor inputs so an in-place student function cannot change the reference's input.
+        student_args = [a.clone() if isinstance(a, torch.Tensor) else a for a in args]
+        got = check_implemented(fn, *student_args)
+        _not_attempted(got, name)
+        expected = reference(*args)
+        call = f"{name}({', '.join(_describe(a) for a in args)})"
+        if isinstance(expected, torch.Tensor):
+            check_tensor(got, expected, name=call, atol=atol, rtol=rtol, check_dtype=check_dtype, hint=hint)
+        elif isinstance(expected, float):
+            check_close(got, expected, name=call, atol=atol, rtol=rtol, hint=hint)
+        elif got != expected:
+            raise _fail(call, f"returned {_describe(got)}, expected {_describe(expected)}", hint)
+    return _passed(name, quiet)
+
+
+def check_choice(answer: Any, options: Sequence[str], *, name: str = "answer", quiet: bool = False) -> bool:
+    """Check that a quiz answer is one of `options` (it does not say whether it is right)."""
+    _not_attempted(answer, name)
+    if not isinstance(answer, str):
+        raise _fail(name, f"must be a string such as {options[0]!r}, got {type(answer).__name__} {answer!r}",
+                    "write the letter in quotes, for example: q1_answer = \"b\"")
+    if answer.strip().lower() not in [o.lower() for o in options]:
+        raise _fail(name, f"{answer!r} is not one of the options {', '.join(map(repr, options))}", None)
+    if not quiet:
+        print(f"✔ {name}: {answer.strip().lower()!r} is a valid option (graded later)")
+    return True
+
+
+def check_no_loops(fn: Callable[..., Any], *, hint: str | None = None) -> bool:
+    """Check that `fn`'s source has no `for`/`while` loops or comprehensions (vectorise instead)."""
+    name = getattr(fn, "__name__", "function")
+    try:
+        source = textwrap.dedent(inspect.getsource(fn))
+    except (OSError, TypeError):
+        raise _fail(name, "its source code cannot be read, so the no-loops rule cannot be checked",
+                    "define it with `def` in a notebook cell") from None
+    loop_types = (ast.For, ast.While, ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp, ast.AsyncFor)
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, loop_types):
+            kind = type(node).__name__.replace("Comp", " comprehension").replace("GeneratorExp", "generator")
+            raise _fail(name, f"uses a Python loop ({kind.lower()} on line {node.lineno} of the function)",
+                        hint or "use broadcasting and tensor operations instead of looping over elements")
+    return True
+
+
+def numeric_gradient(f: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
+    """Central-difference gradient of the scalar function `f` at `x` (CS231n's gradient check)."""
+    x = x.detach().to(torch.float64).clone()
+    grad = torch.zeros_like(x)
+    flat_x, flat_grad = x.view(-1), grad.view(-1)
+    for i in range(flat_x.numel()):
+        original = flat_x[i].item()
+        flat_x[i] = original + eps
+        plus = float(f(x))
+        flat_x[i] = original - eps
+        minus = float(f(x))
+        flat_x[i] = original
+        flat_grad[i] = (plus - minus) / (2 * eps)
+    return grad
+
+
+def check_gradient(got: Any, f: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, *,
+                   name: str = "gradient", atol: float = 1e-5, rtol: float = 1e-4,
+                   hint: str | None = None, quiet: bool = True) -> bool:
+    """Compare a gradient (from your formula or your backward) with the numeric gradient of `f` at `x`."""
+    expected = numeric_gradient(f, x)
+    got = _as_tensor(got, name, hint)
+    return check_tensor(got.to(torch.float64), expected, name=name, atol=atol, rtol=rtol, hint=hint, quiet=quiet)

@@ -1,0 +1,79 @@
+"""Environment check: the first cell of every notebook calls `check_environment()`.
+
+Version drift is the most common problem in a course like this, so we name exactly what
+is missing or wrong and the command that fixes it. This module imports nothing outside
+the standard library, so it works even when torch is missing.
+"""
+
+from __future__ import annotations
+
+import platform
+import sys
+from importlib import metadata
+
+# Must match constraints.txt (tests/test_config.py checks this).
+REQUIRED_VERSIONS: dict[str, str] = {
+    "torch": "2.14.1",
+    "torchvision": "0.29.1",
+    "numpy": "2.4.6",
+    "matplotlib": "3.11.2",
+    "scikit-learn": "1.9.1",
+    "tqdm": "4.70.1",
+    "pyyaml": "6.0.3",
+    "ipywidgets": "8.1.9",
+}
+SUPPORTED_PYTHON = ((3, 11), (3, 12))
+FIX_COMMAND = "./course.sh lab   (from the course folder; it reinstalls the pinned versions)"
+FIX_COMMAND_PIP = "pip install -c constraints.txt -e '.[test]'"
+
+
+class EnvironmentProblem(RuntimeError):
+    """Raised when a required package is missing or has the wrong version."""
+
+
+def find_problems(required: dict[str, str] | None = None) -> list[str]:
+    """Return one readable line per missing or mismatched package (empty list: all good)."""
+    problems = []
+    if sys.version_info[:2] not in SUPPORTED_PYTHON:
+        problems.append(f"Python {platform.python_version()} is not supported: use Python 3.11")
+    for package, wanted in (required or REQUIRED_VERSIONS).items():
+        try:
+            installed = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            problems.append(f"{package} is not installed (the course needs {package}=={wanted})")
+            continue
+        # Local build tags such as 2.14.1+cpu or +cu130 are the same release.
+        if installed.split("+")[0] != wanted:
+            problems.append(f"{package} {installed} is installed, but the course needs {package}=={wanted}")
+    return problems
+
+
+def _fix_hint() -> str:
+    return f"Fix: run {FIX_COMMAND}\n  or, in your own environment: {FIX_COMMAND_PIP}"
+
+
+def require_packages() -> None:
+    """Raise EnvironmentProblem naming every missing package (wrong versions only warn)."""
+    missing = [p for p in find_problems() if "not installed" in p]
+    if missing:
+        raise EnvironmentProblem("\n".join(["The course environment is incomplete:", *missing, _fix_hint()]))
+
+
+def check_environment(verbose: bool = True) -> bool:
+    """Print Python/torch/device facts and any version problems; return True when all is well."""
+    problems = find_problems()
+    if verbose:
+        lines = [f"Python {platform.python_version()} on {platform.system()} {platform.machine()}"]
+        try:
+            import torch
+
+            device = "cuda" if torch.cuda.is_available() else "mps" if torch.backends.mps.is_available() else "cpu"
+            lines.append(f"torch {torch.__version__}, running on: {device}")
+        except ImportError:
+            pass
+        print("\n".join(lines))
+        if problems:
+            print("\nPROBLEMS FOUND:\n  " + "\n  ".join(problems) + "\n" + _fix_hint())
+        else:
+            print("Environment OK: all course packages have the pinned versions.")
+    return not problems

@@ -1,0 +1,114 @@
+"""Run nbgrader on a temporary copy of the course, as an instructor would (used by the tests)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+
+REPO = Path(__file__).resolve().parents[1]
+ASSIGNMENTS = sorted(p.name for p in (REPO / "source").iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+@dataclass(frozen=True)
+class WrongAnswer:
+    """A typical wrong answer: replace solution cell `cell` with `code`; the grade cells in
+    `loses` must then score 0 and every other grade cell full marks."""
+
+    cell: str
+    code: str
+    loses: tuple[str, ...]
+    why: str
+
+
+def nbgrader(course: Path, *args: str, timeout: int = 900) -> subprocess.CompletedProcess:
+    """Run an nbgrader command in `course`; fail with its log if it fails."""
+    # nbgrader calls `alembic` through PATH, so the environment's bin/ goes first.
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    proc = subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=course, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+    if proc.returncode != 0:
+        raise AssertionError(f"nbgrader {' '.join(args)} failed ({proc.returncode}):\n"
+                             f"{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}")
+    return proc
+
+
+def make_course_copy(tmp: Path, assignment: str) -> Path:
+    """A fresh course folder holding the config and one assignment's source."""
+    course = tmp / "course"
+    course.mkdir()
+    shutil.copy(REPO / "nbgrader_config.py", course)
+    shutil.copytree(REPO / "source" / assignment, course / "source" / assignment,
+                    ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
+    return course
+
+
+def notebook_names(assignment: str) -> list[str]:
+    return sorted(p.name for p in (REPO / "source" / assignment).glob("*.ipynb"))
+
+
+def grade_cells(notebook: nbformat.NotebookNode) -> dict[str, float]:
+    """grade_id -> points for every autograded test cell."""
+    cells = {}
+    for cell in notebook.cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if meta.get("grade") and not meta.get("solution"):
+            cells[meta["grade_id"]] = float(meta["points"])
+    return cells
+
+
+def replace_cell(notebook: nbformat.NotebookNode, grade_id: str, code: str) -> nbformat.NotebookNode:
+    """A copy of `notebook` with the source of the cell `grade_id` replaced by `code`."""
+    changed = nbformat.from_dict(json.loads(json.dumps(notebook)))
+    for cell in changed.cells:
+        if cell.metadata.get("nbgrader", {}).get("grade_id") == grade_id:
+            cell.source = code
+            return changed
+    raise KeyError(f"no cell with grade_id {grade_id!r}")
+
+
+def submit(course: Path, student: str, assignment: str, notebooks: dict[str, nbformat.NotebookNode]) -> None:
+    folder = course / "submitted" / student / assignment
+    folder.mkdir(parents=True)
+    for name, notebook in notebooks.items():
+        nbformat.write(notebook, folder / name)
+    (folder / "timestamp.txt").write_text("2026-11-23 12:00:00.000000 UTC")
+
+
+@dataclass
+class GradingResult:
+    course: Path
+    assignment: str
+    total: dict[str, float] = field(default_factory=dict)       # student -> score
+    max_score: float = 0.0
+    cells: dict[str, dict[str, float]] = field(default_factory=dict)  # student -> grade_id -> score
+    notebooks_executed: int = 0
+
+
+def read_gradebook(course: Path, assignment: str, students: list[str]) -> GradingResult:
+    from nbgrader.api import Gradebook
+
+    result = GradingResult(course, assignment)
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gradebook:
+        for student in students:
+            submission = gradebook.find_submission(assignment, student)
+            result.total[student] = submission.score
+            result.max_score = submission.max_score
+            result.cells[student] = {grade.name: grade.score for notebook in submission.notebooks
+                                     for grade in notebook.grades}
+    return result
+
+
+def exported_scores(course: Path, assignment: str) -> dict[str, float]:
+    """Run `nbgrader export` and read back student -> score for the assignment."""
+    nbgrader(course, "export", "--to", "grades.csv")
+    with open(course / "grades.csv", newline="") as handle:
+        return {row["student_id"]: float(row["score"]) for row in csv.DictReader(handle)
+                if row["assignment"] == assignment}

@@ -1,0 +1,79 @@
+"""The three package lists (pyproject.toml, constraints.txt, environment.yml) and the
+environment check must agree, or students and CI would install different things."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+
+import yaml
+
+from helpers.env import REQUIRED_VERSIONS
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _normalise(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _pins(lines: list[str]) -> dict[str, str]:
+    pins = {}
+    for line in lines:
+        line = line.split("#")[0].strip()
+        if not line or line.startswith("-"):
+            continue
+        match = re.fullmatch(r"([A-Za-z0-9_.\-\[\]]+?)(?:\[[^\]]*\])?\s*==\s*([^\s;]+)", line)
+        assert match, f"not an exact pin: {line!r}"
+        pins[_normalise(match.group(1))] = match.group(2)
+    return pins
+
+
+def _pyproject() -> dict[str, str]:
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    lines = list(project["dependencies"])
+    for extra in project.get("optional-dependencies", {}).values():
+        lines += extra
+    return _pins(lines)
+
+
+def _environment_yml() -> dict[str, str]:
+    spec = yaml.safe_load((REPO / "environment.yml").read_text())
+    pip_lists = [d["pip"] for d in spec["dependencies"] if isinstance(d, dict) and "pip" in d]
+    assert len(pip_lists) == 1, "environment.yml needs exactly one pip: section"
+    return _pins(pip_lists[0])
+
+
+def _constraints() -> dict[str, str]:
+    return _pins((REPO / "constraints.txt").read_text().splitlines())
+
+
+def test_pyproject_and_environment_yml_name_the_same_packages_and_versions():
+    assert _pyproject() == _environment_yml()
+
+
+def test_every_direct_dependency_is_pinned_identically_in_constraints():
+    constraints = _constraints()
+    mismatched = {name: (version, constraints.get(name)) for name, version in _pyproject().items()
+                  if constraints.get(name) != version}
+    assert not mismatched, f"pyproject version vs constraints.txt: {mismatched}"
+
+
+def test_torch_pair_is_the_tested_one():
+    constraints = _constraints()
+    assert (constraints["torch"], constraints["torchvision"]) == ("2.14.1", "0.29.1")
+
+
+def test_environment_check_expects_the_pinned_versions():
+    constraints = _constraints()
+    wrong = {name: (version, constraints.get(_normalise(name))) for name, version in REQUIRED_VERSIONS.items()
+             if constraints.get(_normalise(name)) != version}
+    assert not wrong, f"helpers.env.REQUIRED_VERSIONS vs constraints.txt: {wrong}"
+
+
+def test_environment_yml_uses_the_tested_python_and_installs_the_course():
+    spec = yaml.safe_load((REPO / "environment.yml").read_text())
+    assert "python=3.11" in spec["dependencies"]
+    pip_list = next(d["pip"] for d in spec["dependencies"] if isinstance(d, dict))
+    assert "-e ." in pip_list

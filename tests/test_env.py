@@ -1,0 +1,39 @@
+"""helpers.env: a missing or wrong package is named, with the command that fixes it."""
+
+from __future__ import annotations
+
+from importlib import metadata
+
+import pytest
+
+from helpers import env
+
+
+def test_installed_environment_is_ok(capsys):
+    assert env.find_problems() == []
+    assert env.check_environment() is True
+    assert "Environment OK" in capsys.readouterr().out
+
+
+def test_wrong_version_is_named_with_the_fix(capsys, monkeypatch):
+    real_version = metadata.version
+    monkeypatch.setattr(env.metadata, "version",
+                        lambda name: "2.13.0+cpu" if name == "torch" else real_version(name))
+    assert env.find_problems() == ["torch 2.13.0+cpu is installed, but the course needs torch==2.14.1"]
+    assert env.check_environment() is False
+    out = capsys.readouterr().out
+    assert "PROBLEMS FOUND" in out and "./course.sh lab" in out and "constraints.txt" in out
+
+
+def test_missing_package_raises_a_clear_error(monkeypatch):
+    monkeypatch.setitem(env.REQUIRED_VERSIONS, "surely-not-installed-pkg", "1.0")
+    with pytest.raises(env.EnvironmentProblem) as info:
+        env.require_packages()
+    message = str(info.value)
+    assert "surely-not-installed-pkg is not installed (the course needs surely-not-installed-pkg==1.0)" in message
+    assert "./course.sh lab" in message
+
+
+def test_local_build_tags_count_as_the_same_release(monkeypatch):
+    monkeypatch.setattr(env.metadata, "version", lambda name: "2.14.1+cu130")
+    assert env.find_problems({"torch": "2.14.1"}) == []

@@ -1,0 +1,115 @@
+"""The grading round-trip for every assignment, in a temporary copy of the course.
+
+For each assignment: `nbgrader generate_assignment` reproduces the committed release/;
+the reference solution scores full marks; the release notebook submitted unchanged
+scores 0 and grading completes; every typical wrong answer loses exactly the points of
+the cells it breaks; generate_feedback and export run and the CSV holds the scores.
+"""
+
+from __future__ import annotations
+
+import json
+
+import nbformat
+import pytest
+
+from grading import (ASSIGNMENTS, REPO, GradingResult, exported_scores, grade_cells, make_course_copy,
+                     nbgrader, notebook_names, read_gradebook, replace_cell, submit)
+from wrong_answers import WRONG_ANSWERS
+
+
+def _student_id(index: int, cell: str) -> str:
+    return f"wrong{index:02d}_{cell}"
+
+
+@pytest.fixture(scope="module", params=ASSIGNMENTS)
+def graded(request, tmp_path_factory) -> GradingResult:
+    """Generate, submit (solution, blank, each wrong answer), autograde, feedback: once per assignment."""
+    assignment = request.param
+    course = make_course_copy(tmp_path_factory.mktemp(assignment), assignment)
+    nbgrader(course, "generate_assignment", assignment, "--force")
+
+    names = notebook_names(assignment)
+    source = {n: nbformat.read(REPO / "source" / assignment / n, as_version=4) for n in names}
+    release = {n: nbformat.read(course / "release" / assignment / n, as_version=4) for n in names}
+    submit(course, "solution", assignment, source)
+    submit(course, "blank", assignment, release)
+    students = ["solution", "blank"]
+    for index, wrong in enumerate(WRONG_ANSWERS.get(assignment, [])):
+        student = _student_id(index, wrong.cell)
+        changed = {}
+        for name, notebook in source.items():
+            try:
+                changed[name] = replace_cell(notebook, wrong.cell, wrong.code.strip("\n"))
+            except KeyError:
+                changed[name] = notebook
+        submit(course, student, assignment, changed)
+        students.append(student)
+
+    nbgrader(course, "autograde", assignment, "--force")
+    nbgrader(course, "generate_feedback", assignment, "--force")
+    result = read_gradebook(course, assignment, students)
+    result.notebooks_executed = len(students) * len(names)
+    return result
+
+
+def test_release_matches_generated(graded: GradingResult):
+    """release/ is what `nbgrader generate_assignment` makes from source/ (never stale)."""
+    committed = REPO / "release" / graded.assignment
+    generated = graded.course / "release" / graded.assignment
+    committed_files = sorted(p.relative_to(committed).as_posix() for p in committed.rglob("*") if p.is_file())
+    generated_files = sorted(p.relative_to(generated).as_posix() for p in generated.rglob("*") if p.is_file())
+    assert committed_files == generated_files
+    for name in generated_files:
+        if name.endswith(".ipynb"):
+            assert json.loads((committed / name).read_text()) == json.loads((generated / name).read_text()), (
+                f"release/{graded.assignment}/{name} is stale: run "
+                f"`nbgrader generate_assignment {graded.assignment} --force` and commit the result")
+        else:
+            assert (committed / name).read_bytes() == (generated / name).read_bytes(), name
+
+
+def test_solution_scores_full_marks(graded: GradingResult, record_property):
+    record_property("notebooks_executed", graded.notebooks_executed)
+    assert graded.max_score > 0
+    failing = {cell: score for cell, score in graded.cells["solution"].items() if score is None or score == 0}
+    assert graded.total["solution"] == graded.max_score, f"reference solution lost points in {failing}"
+
+
+def test_blank_release_scores_zero(graded: GradingResult):
+    assert graded.total["blank"] == 0, {c: s for c, s in graded.cells["blank"].items() if s}
+
+
+def test_every_grade_cell_has_a_typical_wrong_answer(graded: GradingResult):
+    all_cells = set(_points(graded.assignment))
+    covered = {cell for wrong in WRONG_ANSWERS.get(graded.assignment, []) for cell in wrong.loses}
+    assert all_cells <= covered, f"grade cells without a wrong-answer case: {sorted(all_cells - covered)}"
+
+
+def _points(assignment: str) -> dict[str, float]:
+    return {cell: points for n in notebook_names(assignment)
+            for cell, points in grade_cells(nbformat.read(REPO / "source" / assignment / n, as_version=4)).items()}
+
+
+def test_wrong_answers_lose_exactly_their_points(graded: GradingResult):
+    full = _points(graded.assignment)
+    problems = []
+    for index, wrong in enumerate(WRONG_ANSWERS.get(graded.assignment, [])):
+        scores = graded.cells[_student_id(index, wrong.cell)]
+        for cell, score in scores.items():
+            expected = 0 if cell in wrong.loses else full[cell]
+            if score != expected:
+                problems.append(f"{wrong.cell} ({wrong.why}): {cell} scored {score}, expected {expected}")
+    assert not problems, "\n".join(problems)
+
+
+def test_feedback_and_export(graded: GradingResult):
+    feedback = graded.course / "feedback"
+    for student in graded.total:
+        pages = list((feedback / student / graded.assignment).glob("*.html"))
+        assert pages, f"no feedback page for {student}"
+        if student == "solution":
+            assert f"(Score: {graded.max_score:.1f} / {graded.max_score:.1f})" in pages[0].read_text(), \
+                "the solution's feedback page does not show full marks"
+    exported = exported_scores(graded.course, graded.assignment)
+    assert exported == graded.total

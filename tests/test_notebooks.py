@@ -1,0 +1,90 @@
+"""Every notebook follows the course template and the course's rules (no outputs committed,
+environment check first, no shell commands, no downloads, points that add up)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+LESSONS = sorted((REPO / "course").glob("[0-9][0-9]_*.ipynb"))
+SOURCES = sorted((REPO / "source").glob("*/*.ipynb"))
+RELEASES = sorted((REPO / "release").glob("*/*.ipynb"))
+ALL = LESSONS + SOURCES + RELEASES
+TEMPLATE_SECTIONS = ["## Learning objectives", "## Exercises", "## Quiz", "## Summary", "## Common mistakes"]
+DOWNLOAD_PATTERNS = [r"download\s*=\s*True", r"urlretrieve", r"requests\.get", r"pretrained\s*=\s*True",
+                     r"load_state_dict_from_url", r"torch\.hub\.load", r"hf_hub_download"]
+
+
+def ids(paths):
+    return [p.relative_to(REPO).as_posix() for p in paths]
+
+
+def code_of(nb) -> str:
+    return "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+
+
+@pytest.mark.parametrize("path", ALL, ids=ids(ALL))
+def test_notebook_is_valid_and_committed_without_outputs(path: Path):
+    nb = nbformat.read(path, as_version=4)
+    nbformat.validate(nb)
+    dirty = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and (c.outputs or c.execution_count)]
+    assert not dirty, f"cells {dirty} have outputs: clear them before committing"
+    assert nb.metadata["kernelspec"]["name"] == "python3"
+
+
+@pytest.mark.parametrize("path", ALL, ids=ids(ALL))
+def test_notebook_is_portable_and_offline(path: Path):
+    code = code_of(nbformat.read(path, as_version=4))
+    shell_lines = [line for line in code.splitlines() if line.lstrip().startswith(("!", "%%bash", "%%sh", "%system"))]
+    assert not shell_lines, f"shell commands do not run on every platform: {shell_lines}"
+    for pattern in DOWNLOAD_PATTERNS:
+        assert not re.search(pattern, code), f"downloads at run time ({pattern}) are not allowed"
+
+
+@pytest.mark.parametrize("path", LESSONS + SOURCES, ids=ids(LESSONS + SOURCES))
+def test_notebook_starts_with_the_environment_check(path: Path):
+    first_code = next(c for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code")
+    assert "check_environment()" in first_code.source
+
+
+@pytest.mark.parametrize("path", [p for p in LESSONS if not p.name.startswith("00_")],
+                         ids=ids([p for p in LESSONS if not p.name.startswith("00_")]))
+def test_lesson_follows_the_template(path: Path):
+    nb = nbformat.read(path, as_version=4)
+    markdown = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+    positions = [markdown.find(section) for section in TEMPLATE_SECTIONS]
+    missing = [s for s, p in zip(TEMPLATE_SECTIONS, positions) if p < 0]
+    assert not missing, f"missing sections: {missing}"
+    assert positions == sorted(positions), "template sections are out of order"
+    assert f'show_quiz("{path.stem}")' in code_of(nb), "the quiz section must show this lesson's quiz"
+    exercise_cells = [c for c in nb.cells if "raises-exception" in c.metadata.get("tags", [])]
+    assert exercise_cells, "a lesson needs exercises with checks"
+    for cell in exercise_cells:
+        assert "..." in cell.source and "check" in cell.source, f"exercise cell without placeholder or check:\n{cell.source}"
+
+
+@pytest.mark.parametrize("path", SOURCES, ids=ids(SOURCES))
+def test_assignment_states_its_total_and_has_hidden_tests(path: Path):
+    nb = nbformat.read(path, as_version=4)
+    points = [c.metadata["nbgrader"]["points"] for c in nb.cells
+              if c.metadata.get("nbgrader", {}).get("grade") and not c.metadata["nbgrader"].get("solution")]
+    assert 3 <= len(points) <= 10
+    total = re.search(r"\*\*Total: (\d+) points\*\*", nb.cells[0].source)
+    assert total, "the first cell must state **Total: N points**"
+    assert int(total.group(1)) == sum(points), f"stated total {total.group(1)} != sum of cell points {sum(points)}"
+    tests = [c.source for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")]
+    assert all("### BEGIN HIDDEN TESTS" in t for t in tests), "every test cell needs hidden tests"
+    quiz_answers = re.findall(r"^q\d+_answer\s*=", code_of(nb), flags=re.M)
+    assert 1 <= len(quiz_answers) <= 2, "1-2 graded quiz questions per assignment"
+
+
+def test_every_lesson_has_an_assignment_and_a_release():
+    lessons = {p.stem for p in LESSONS if not p.name.startswith("00_")}
+    assignments = {p.parent.name for p in SOURCES}
+    releases = {p.parent.name for p in RELEASES}
+    assert lessons <= assignments, f"lessons without an assignment: {lessons - assignments}"
+    assert assignments == releases, "every source/ assignment needs its generated release/ (and no other)"
