@@ -1,62 +1,55 @@
-"""Typical wrong answers for every graded cell of every assignment (used by the round-trip test).
-
-Each entry replaces one solution cell of the reference solution; the grade cells it names
-must then score 0 and every other grade cell full marks. Together they must cover every
-grade cell of the assignment (tests/test_grading_roundtrip.py checks that).
-"""
+"""Typical wrong answers for assignment 01 (tensors); see tests/wrong_answers/__init__.py."""
 
 from grading import WrongAnswer
 
-WRONG_ANSWERS: dict[str, list[WrongAnswer]] = {
-    "01_tensors": [
-        WrongAnswer("one_hot", """
+WRONG_ANSWERS = [
+    WrongAnswer("one_hot", """
 def one_hot(labels, num_classes):
     return torch.nn.functional.one_hot(labels, num_classes)
 """, ("test_one_hot",), "returns int64, not float32"),
-        WrongAnswer("one_hot", """
+    WrongAnswer("one_hot", """
 def one_hot(labels, num_classes):
     return torch.eye(num_classes)[labels]
 """, ("test_one_hot",), "no ValueError for labels out of range (eye()[-1] silently picks the last row)"),
-        WrongAnswer("normalize_rows", """
+    WrongAnswer("normalize_rows", """
 def normalize_rows(x, eps=1e-12):
     return x / x.norm(dim=1, keepdim=True)
 """, ("test_normalize_rows",), "zero rows become nan (no eps)"),
-        WrongAnswer("normalize_rows", """
+    WrongAnswer("normalize_rows", """
 def normalize_rows(x, eps=1e-12):
     return x / x.norm(dim=0, keepdim=True).clamp_min(eps)
 """, ("test_normalize_rows",), "normalises columns instead of rows"),
-        WrongAnswer("pairwise_distances", """
+    WrongAnswer("pairwise_distances", """
 def pairwise_distances(a, b):
     return (a[:, None, :] - b[None, :, :]).pow(2).sum(dim=-1)
 """, ("test_pairwise_distances",), "squared distances (no sqrt)"),
-        WrongAnswer("pairwise_distances", """
+    WrongAnswer("pairwise_distances", """
 def pairwise_distances(a, b):
     rows = []
     for point in a:
         rows.append(((point - b) ** 2).sum(dim=1).sqrt())
     return torch.stack(rows)
 """, ("test_pairwise_distances",), "correct values but a Python loop"),
-        WrongAnswer("pairwise_distances", """
+    WrongAnswer("pairwise_distances", """
 def pairwise_distances(a, b):
     return torch.cdist(a, b)
 """, ("test_pairwise_distances",), "calls torch.cdist"),
-        WrongAnswer("batched_matmul", """
+    WrongAnswer("batched_matmul", """
 def batched_matmul(a, b):
     return a @ b
 """, ("test_batched_matmul",), "uses @"),
-        WrongAnswer("batched_matmul", """
+    WrongAnswer("batched_matmul", """
 def batched_matmul(a, b):
     return (a[:, :, None, :] * b.transpose(1, 2)[:, None, :, :]).sum(dim=2)
 """, ("test_batched_matmul",), "sums over the wrong axis"),
-        WrongAnswer("to_model_input", """
+    WrongAnswer("to_model_input", """
 def to_model_input(images):
     return torch.tensor(images).reshape(images.shape[0], images.shape[3], images.shape[1], images.shape[2]).float() / 255
 """, ("test_to_model_input",), "reshape instead of permute scrambles pixels"),
-        WrongAnswer("to_model_input", """
+    WrongAnswer("to_model_input", """
 def to_model_input(images):
     return torch.tensor(images).permute(0, 3, 1, 2).float()
 """, ("test_to_model_input",), "not scaled to [0, 1]"),
-        WrongAnswer("q1", 'q1_answer = "a"', ("test_q1",), "torch.tensor copies"),
-        WrongAnswer("q2", 'q2_answer = "c"', ("test_q2",), "the shapes do broadcast"),
-    ],
-}
+    WrongAnswer("q1", 'q1_answer = "a"', ("test_q1",), "torch.tensor copies"),
+    WrongAnswer("q2", 'q2_answer = "c"', ("test_q2",), "the shapes do broadcast"),
+]
