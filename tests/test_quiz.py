@@ -1,0 +1,454 @@
+"""Tests of helpers.quiz: the shipped quiz files, validation, grading, score, text and widgets."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+from helpers import quiz as quiz_module
+from helpers.quiz import (NO_ANSWERS_LINE, QuizFormatError, answer_matches, available_quizzes, build_quiz_view,
+                          load_quiz, normalise_answer, show_quiz)
+
+SHIPPED = ["01_tensors", "02_autograd", "03_modules", "04_data", "05_training"]
+REPO = Path(__file__).resolve().parents[1]
+
+
+def write_quiz(tmp_path: Path, body: str, name: str = "bad.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(body), encoding="utf-8")
+    return path
+
+
+GOOD = """\
+title: A test quiz
+questions:
+  - id: pick
+    type: single
+    prompt: Pick b.
+    options:
+      - {text: first, explanation: a is wrong because it is a.}
+      - {text: second, correct: true, explanation: b is the one.}
+      - {text: third, explanation: c is wrong because it is c.}
+  - id: many
+    type: multiple
+    prompt: Pick a and c.
+    options:
+      - {text: first, correct: true, explanation: a belongs.}
+      - {text: second, explanation: b does not belong.}
+      - {text: third, correct: true, explanation: c belongs.}
+  - id: number
+    type: numeric
+    prompt: About 0.5?
+    answer: 0.5
+    tolerance: 0.1
+    explanation: half it is.
+    wrong_explanation: think of a half.
+  - id: exact
+    type: numeric
+    prompt: Exactly 3?
+    answer: 3
+    tolerance: 0
+    explanation: three.
+    wrong_explanation: count again.
+  - id: shape
+    type: predict
+    prompt: What shape?
+    code: print(torch.zeros(2, 3).shape)
+    answers: ["torch.Size([2, 3])"]
+    explanation: two rows, three columns.
+    wrong_explanation: read the arguments of zeros.
+"""
+
+
+@pytest.fixture
+def good(tmp_path: Path) -> quiz_module.Quiz:
+    return load_quiz(write_quiz(tmp_path, GOOD, "good.yaml"))
+
+
+# ---------------------------------------------------------------------------- shipped quizzes
+
+def test_the_five_lesson_quizzes_ship() -> None:
+    assert set(SHIPPED) <= set(available_quizzes())
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_shipped_quiz_loads_with_4_to_8_mixed_questions(name: str) -> None:
+    quiz = load_quiz(name)
+    assert 4 <= len(quiz.questions) <= 8
+    types = {q.type for q in quiz.questions}
+    assert "predict" in types, "every lesson quiz has at least one predict-the-output question"
+    assert len(types) >= 3, f"{name} should mix question types, has only {types}"
+
+
+# The namespace a lesson has when its quiz code runs (the code snippets assume these imports).
+SNIPPET_GLOBALS = {"torch": torch, "np": np, "nn": nn, "TensorDataset": TensorDataset, "DataLoader": DataLoader}
+
+
+def run_snippet(code: str) -> str:
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        exec(code, dict(SNIPPET_GLOBALS))  # noqa: S102 - our own quiz files
+    return out.getvalue().strip()
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_shipped_answers_match_what_the_code_really_prints(name: str) -> None:
+    torch.manual_seed(0)
+    checked = 0
+    for q in load_quiz(name).questions:
+        if q.type == "predict":
+            printed = run_snippet(q.code or "")
+            assert answer_matches(printed, q.answers), f"{name}/{q.id}: code prints {printed!r}, answers {q.answers}"
+            assert load_quiz(name).grade(q.id, printed).correct
+            checked += 1
+        elif q.type == "numeric" and q.code and "print(" in q.code:
+            printed = run_snippet(q.code)
+            assert abs(float(printed) - q.answer) <= q.tolerance, f"{name}/{q.id}: code prints {printed}"
+            checked += 1
+    assert checked >= 1
+
+
+def test_parameter_count_question_is_right() -> None:
+    q = load_quiz("03_modules").question("parameter-count")
+    namespace = dict(SNIPPET_GLOBALS)
+    exec(q.code or "", namespace)  # noqa: S102
+    assert sum(p.numel() for p in namespace["model"].parameters()) == q.answer
+
+
+# ---------------------------------------------------------------------------- validation
+
+def problems_of(path: Path) -> str:
+    with pytest.raises(QuizFormatError) as info:
+        load_quiz(path)
+    message = str(info.value)
+    assert str(path) in message, "the error names the file"
+    return message
+
+
+def test_valid_file_loads(good: quiz_module.Quiz) -> None:
+    assert [q.id for q in good.questions] == ["pick", "many", "number", "exact", "shape"]
+    assert good.question("pick").options[1].correct
+    assert good.name == "good" and good.title == "A test quiz"
+
+
+@pytest.mark.parametrize("mutation, expected", [
+    (("- id: many", "- id: pick"), "question 'pick': duplicate id"),
+    (("type: numeric\n    prompt: About", "type: essay\n    prompt: About"), "question 'number': unknown type 'essay'"),
+    (("{text: first, explanation: a is wrong because it is a.}",
+      "{text: first, correct: true, explanation: a is wrong because it is a.}"),
+     "question 'pick': a single-choice question needs exactly one correct option, found 2"),
+    (("{text: second, correct: true, explanation: b is the one.}", "{text: second, explanation: b is the one.}"),
+     "question 'pick': a single-choice question needs exactly one correct option, found 0"),
+    (("{text: first, correct: true, explanation: a belongs.}", "{text: first, explanation: a belongs.}"),
+     None),  # still one correct option (c) in 'many': valid
+    (("{text: second, explanation: b does not belong.}", "{text: second}"),
+     "question 'many', option b: 'explanation' is missing or empty"),
+    (("tolerance: 0.1", "tolerance: -0.1"), "question 'number': 'tolerance' must be a number >= 0"),
+    (("tolerance: 0.1", "tolerance: 1e-4"), "YAML reads 1e-4 as text"),
+    (("prompt: Pick b.", "prompt: '  '"), "question 'pick': 'prompt' is missing or empty"),
+    (("    explanation: two rows, three columns.\n", ""), "question 'shape': 'explanation' is missing or empty"),
+    (("    wrong_explanation: count again.\n", ""), "question 'exact': 'wrong_explanation' is missing or empty"),
+    (('answers: ["torch.Size([2, 3])"]', "answers: []"), "question 'shape': 'answers' must be a non-empty list"),
+    (("answer: 3\n", "answer: three\n"), "question 'exact': 'answer' must be a finite number"),
+    (("explanation: half it is.", "explaination: half it is."), "question 'number': unknown key 'explaination'"),
+    (("- id: exact", "- id: has space"), "question #4: 'id' must be letters"),
+    (("correct: true, explanation: b is", "correct: yes please, explanation: b is"),
+     "question 'pick', option b: 'correct' must be true or false"),
+])
+def test_validation_names_the_problem_and_question(tmp_path: Path, mutation: tuple[str, str],
+                                                   expected: str | None) -> None:
+    old, new = mutation
+    assert old in GOOD
+    path = write_quiz(tmp_path, GOOD.replace(old, new, 1))
+    if expected is None:
+        load_quiz(path)
+        return
+    assert expected in problems_of(path)
+
+
+def test_multiple_choice_needs_a_correct_option(tmp_path: Path) -> None:
+    body = (GOOD.replace("{text: first, correct: true, explanation: a belongs.}", "{text: first, explanation: x.}")
+            .replace("{text: third, correct: true, explanation: c belongs.}", "{text: third, explanation: y.}"))
+    assert "question 'many': a multiple-choice question needs at least one correct option" in \
+        problems_of(write_quiz(tmp_path, body))
+
+
+def test_every_problem_is_reported_in_one_error(tmp_path: Path) -> None:
+    body = (GOOD.replace("- id: many", "- id: pick")
+            .replace("tolerance: 0.1", "tolerance: -1")
+            .replace("prompt: What shape?", "prompt: ''"))
+    with pytest.raises(QuizFormatError) as info:
+        load_quiz(write_quiz(tmp_path, body))
+    error = info.value
+    assert len(error.problems) == 3
+    assert str(error).startswith(f"3 problems in quiz file {tmp_path / 'bad.yaml'}")
+    for part in ("question 'pick': duplicate id", "question 'number': 'tolerance'", "question 'shape': 'prompt'"):
+        assert part in str(error)
+
+
+@pytest.mark.parametrize("body, expected", [
+    ("title: x\nquestions: [\n", "not valid YAML"),
+    ("- just a list\n", "must be a mapping with the keys 'title' and 'questions'"),
+    ("title: x\nquestions: []\n", "'questions' must be a non-empty list"),
+    ("questions:\n  - 3\n", "'title' is missing"),
+    ("title: x\nlesson: 1\nquestions:\n  - 3\n", "unknown top-level key 'lesson'"),
+    ("title: x\nquestions:\n  - 3\n", "question #1: must be a mapping"),
+])
+def test_file_level_problems(tmp_path: Path, body: str, expected: str) -> None:
+    assert expected in problems_of(write_quiz(tmp_path, body))
+
+
+def test_missing_quiz_lists_the_shipped_ones() -> None:
+    with pytest.raises(FileNotFoundError, match="01_tensors"):
+        load_quiz("99_nothing")
+
+
+# ---------------------------------------------------------------------------- grading
+
+def test_single_choice(good: quiz_module.Quiz) -> None:
+    right = good.grade("pick", "b")
+    assert right.correct and right.message.startswith("✔ Correct") and "b is the one" in right.message
+    wrong = good.grade("pick", "a")
+    assert not wrong.correct and wrong.message.startswith("✘ Not quite") and "a is wrong" in wrong.message
+    assert good.grade("pick", " B ").correct
+    assert not good.grade("pick", None).correct
+    assert "not one of the options a, b, c" in good.grade("pick", "z").message
+
+
+def test_multiple_choice(good: quiz_module.Quiz) -> None:
+    for answer in ("a, c", "ac", ["a", "c"], ("C", "A")):
+        feedback = good.grade("many", answer)
+        assert feedback.correct, answer
+    assert "a belongs" in feedback.message and "b does not belong" in feedback.message  # every option explained
+    missing = good.grade("many", "a")
+    assert not missing.correct and "found 1 of the 2 correct options" in missing.message
+    assert "c belongs" not in missing.message, "a wrong answer must not reveal the missed option"
+    extra = good.grade("many", ["a", "b", "c"])
+    assert not extra.correct and "b) is wrong: b does not belong" in extra.message
+    assert not good.grade("many", []).correct
+
+
+@pytest.mark.parametrize("answer, correct", [
+    (0.5, True), ("0.5", True), (" 0.45 ", True), (0.4, True), (0.6, True),  # the tolerance is inclusive
+    (0.39, False), (0.61, False), ("5e-1", True), ("1/2", False), ("", False), (float("nan"), False),
+    (True, False),
+])
+def test_numeric_tolerance(good: quiz_module.Quiz, answer: object, correct: bool) -> None:
+    feedback = good.grade("number", answer)
+    assert feedback.correct is correct
+    assert feedback.message.startswith("✔ Correct" if correct else "✘ Not quite")
+
+
+def test_numeric_exact_and_messages(good: quiz_module.Quiz) -> None:
+    assert good.grade("exact", 3).correct and good.grade("exact", "3.0").correct
+    assert not good.grade("exact", 3.001).correct
+    assert "three" in good.grade("exact", 3).message
+    assert "count again" in good.grade("exact", 4).message
+    assert "is not a number" in good.grade("exact", "three").message
+
+
+@pytest.mark.parametrize("answer", ["torch.Size([2, 3])", "(2, 3)", "2,3", "2, 3", "[2, 3]", " TORCH.SIZE([2,3]) ",
+                                    "'(2, 3)'", "torch.Size([2,\n 3])"])
+def test_predict_accepts_equivalent_spellings(good: quiz_module.Quiz, answer: str) -> None:
+    assert good.grade("shape", answer).correct
+
+
+@pytest.mark.parametrize("answer", ["(3, 2)", "torch.Size([2, 3, 1])", "6", "(2, 3, )x", ""])
+def test_predict_rejects_other_answers(good: quiz_module.Quiz, answer: str) -> None:
+    feedback = good.grade("shape", answer)
+    assert not feedback.correct and feedback.message.startswith("✘ Not quite")
+
+
+@pytest.mark.parametrize("a, b, same", [
+    ("torch.float32", "float32", True),
+    ("torch.float32", "'float32'", True),
+    ("torch.float32", "torch.float64", False),
+    ("tensor(6.)", "6.0", True),
+    ("tensor(6.)", "6.", True),
+    ("tensor(6.)", "6", False),  # int vs float stays different
+    ("tensor([3, 4, 5])", "[3,4,5]", True),
+    ("tensor([[1, 2], [3, 4]])", "[[1, 2], [3, 4]]", True),
+    ("tensor([[1, 2], [3, 4]])", "[1, 2, 3, 4]", False),
+    ("[5. 0. 0.]", "[5.0, 0.0, 0.0]", True),
+    ("(3,)", "torch.Size([3])", True),
+    ("True False", "true, false", True),
+    ("['0.weight', '0.bias']", "0.weight, 0.bias", True),
+    ("[0.025]", "0.025", True),
+    ("[0.025]", "0.0250", True),
+])
+def test_normalise_answer(a: str, b: str, same: bool) -> None:
+    assert (normalise_answer(a) == normalise_answer(b)) is same
+    assert answer_matches(b, [a]) is same
+
+
+def test_answer_matches_a_single_string() -> None:
+    assert answer_matches(" (4, 3) ", "torch.Size([4, 3])")
+
+
+def test_unknown_question_id(good: quiz_module.Quiz) -> None:
+    with pytest.raises(KeyError, match="pick, many"):
+        good.grade("nope", "a")
+
+
+def test_running_score(good: quiz_module.Quiz) -> None:
+    assert good.score_text() == "Score: 0 / 5 answered correctly"
+    good.grade("pick", "a")
+    assert good.score() == (0, 5)
+    good.grade("pick", "b")
+    good.grade("number", 0.5)
+    assert good.score_text() == "Score: 2 / 5 answered correctly"
+    good.grade("pick", "c")  # exploring another option afterwards keeps the point
+    assert good.score() == (2, 5)
+    good.grade("pick", "b")  # and a question counts once
+    assert good.score() == (2, 5)
+    good.reset()
+    assert good.score() == (0, 5)
+
+
+# ---------------------------------------------------------------------------- text version
+
+def assert_text_has_no_answers(text: str, quiz: quiz_module.Quiz) -> None:
+    assert NO_ANSWERS_LINE in text
+    assert "✔" not in text and "✘" not in text
+    for q in quiz.questions:
+        assert q.prompt.split()[0] in text
+        for letter, option in zip(q.letters, q.options):
+            assert f"{letter}) " in text
+            assert option.explanation not in text
+        for explanation in (q.explanation, q.wrong_explanation):
+            assert not explanation or explanation not in text
+        for accepted in q.answers:
+            # Very short answers such as "6" occur in any text; the longer ones must not.
+            assert len(accepted) < 4 or accepted not in text
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_show_quiz_without_ipython_prints_text_without_answers(name: str, capsys: pytest.CaptureFixture) -> None:
+    show_quiz(name)
+    text = capsys.readouterr().out
+    quiz = load_quiz(name)
+    assert text.startswith(quiz.title)
+    assert_text_has_no_answers(text, quiz)
+
+
+def test_show_quiz_in_plain_python_prints_text() -> None:
+    result = subprocess.run([sys.executable, "-c", "from helpers.quiz import show_quiz; show_quiz('01_tensors')"],
+                            cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "a) " in result.stdout and NO_ANSWERS_LINE in result.stdout
+    assert_text_has_no_answers(result.stdout, load_quiz("01_tensors"))
+
+
+def test_show_quiz_in_a_kernel_displays_widget_with_text_fallback(monkeypatch: pytest.MonkeyPatch) -> None:
+    import IPython.display
+
+    shown = []
+    monkeypatch.setattr(quiz_module, "_in_kernel", lambda: True)
+    monkeypatch.setattr(IPython.display, "display", lambda obj, raw=False: shown.append((obj, raw)))
+    assert show_quiz("02_autograd") is None
+    [(bundle, raw)] = shown
+    assert raw
+    assert "model_id" in bundle["application/vnd.jupyter.widget-view+json"]
+    assert bundle["text/plain"] == load_quiz("02_autograd").as_text()
+
+
+# ---------------------------------------------------------------------------- widgets
+
+def right_and_wrong(q: quiz_module.Question) -> tuple[object, object]:
+    """A right and a wrong answer for question q, as a student would enter them in its widget."""
+    if q.type == "single":
+        right = q.letters[[o.correct for o in q.options].index(True)]
+        return right, next(letter for letter in q.letters if letter != right)
+    if q.type == "multiple":
+        right = [letter for letter, o in zip(q.letters, q.options) if o.correct]
+        # Ticking every option is wrong unless all are correct; then ticking one of them is wrong.
+        return right, (right[:1] if len(right) == len(q.options) else q.letters)
+    if q.type == "numeric":
+        return str(q.answer), str(q.answer + 10 * q.tolerance + 1)
+    return q.answers[0], "definitely not the output"
+
+
+def enter(view: quiz_module.QuestionView, answer: object) -> None:
+    if view.question.type == "multiple":
+        for letter, box in zip(view.question.letters, view.checkboxes):
+            box.value = letter in answer
+    else:
+        view.input.value = answer
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_widgets_check_wrong_then_right(name: str) -> None:
+    quiz = load_quiz(name)
+    view = build_quiz_view(quiz)
+    assert "quiz" in view.box._dom_classes and f"quiz-{name}" in view.box._dom_classes
+    assert view.score.value == f"Score: 0 / {len(quiz.questions)} answered correctly"
+    assert "quiz-score" in view.score._dom_classes
+    for number, q in enumerate(quiz.questions, start=1):
+        qv = view.questions[q.id]
+        assert f"quiz-{name}-{q.id}" in qv.box._dom_classes
+        assert "quiz-check" in qv.check._dom_classes and "quiz-feedback" in qv.feedback._dom_classes
+        assert qv.check.description == "Check" and qv.check.tooltip
+        assert qv.feedback.value == ""
+        right, wrong = right_and_wrong(q)
+        enter(qv, wrong)
+        qv.check.click()
+        assert "✘ Not quite" in qv.feedback.value, (q.id, qv.feedback.value)
+        assert view.score.value == f"Score: {number - 1} / {len(quiz.questions)} answered correctly"
+        enter(qv, right)
+        qv.check.click()
+        assert "✔ Correct" in qv.feedback.value, (q.id, qv.feedback.value)
+        assert view.score.value == f"Score: {number} / {len(quiz.questions)} answered correctly"
+
+
+def test_widget_types_and_feedback_text(good: quiz_module.Quiz) -> None:
+    import ipywidgets as widgets
+
+    view = build_quiz_view(good)
+    assert isinstance(view.questions["pick"].input, widgets.RadioButtons)
+    assert view.questions["pick"].input.value is None, "no option is preselected"
+    assert all(isinstance(b, widgets.Checkbox) for b in view.questions["many"].checkboxes)
+    assert isinstance(view.questions["number"].input, widgets.Text)
+    shape = view.questions["shape"]
+    assert isinstance(shape.input, widgets.Text) and "quiz-input" in shape.input._dom_classes
+    shape.check.click()  # nothing typed yet
+    assert "✘ Not quite" in shape.feedback.value and "Type what the code prints" in shape.feedback.value
+    shape.input.value = "(2, 3)"
+    shape.check.click()
+    # The words carry the meaning; colour only repeats it. The explanation comes with them.
+    assert "✔ Correct." in shape.feedback.value and "two rows, three columns" in shape.feedback.value
+    assert view.score.value == "Score: 1 / 5 answered correctly"
+
+
+@pytest.mark.slow
+def test_show_quiz_in_a_real_kernel_outputs_widget_and_readable_text() -> None:
+    """What nbval/nbconvert see: one display output, the widget view plus the text fallback, no error."""
+    import nbclient
+    import nbformat
+
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [nbformat.v4.new_code_cell("from helpers.quiz import show_quiz\nshow_quiz('01_tensors')")]
+    client = nbclient.NotebookClient(notebook, timeout=120, kernel_name="python3",
+                                     resources={"metadata": {"path": str(REPO)}})
+    client.execute()
+    [output] = notebook.cells[0].outputs
+    assert output.output_type == "display_data"
+    assert "application/vnd.jupyter.widget-view+json" in output.data
+    assert output.data["text/plain"] == load_quiz("01_tensors").as_text()
+
+
+def test_the_example_in_the_docs_is_a_valid_quiz(tmp_path: Path) -> None:
+    docs = (REPO / "docs" / "quizzes.md").read_text(encoding="utf-8")
+    example = docs.split("```yaml\n", 1)[1].split("```", 1)[0]
+    quiz = load_quiz(write_quiz(tmp_path, example, "example.yaml"))
+    assert [q.type for q in quiz.questions] == ["single", "multiple", "numeric", "predict"]
+    assert quiz.grade("sum-dim-shape", "(2, 4)").correct and quiz.grade("mul-vs-matmul", 5).correct
