@@ -33,4 +33,7 @@ def pytest_terminal_summary(terminalreporter):
     terminalreporter.write_sep("=", "course summary")
     terminalreporter.write_line(f"notebooks executed by nbval: {len(notebooks)}")
     terminalreporter.write_line(f"notebooks executed by nbgrader autograde: {graded}")
+    screenshots = Path(__file__).resolve().parents[1] / "test-artifacts" / "browser"
+    if any(screenshots.glob("*.png")):
+        terminalreporter.write_line(f"browser screenshots: {screenshots}")
     terminalreporter.write_line(f"test suite wall time: {int(minutes)} min {seconds:.0f} s")
