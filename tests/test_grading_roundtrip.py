@@ -13,13 +13,32 @@ import json
 import nbformat
 import pytest
 
-from grading import (ASSIGNMENTS, REPO, GradingResult, exported_scores, grade_cells, make_course_copy,
+from grading import (ASSIGNMENTS, REPO, GradingResult, WrongAnswer, exported_scores, grade_cells, make_course_copy,
                      nbgrader, notebook_names, read_gradebook, replace_cell, submit)
 from wrong_answers import WRONG_ANSWERS
 
 
-def _student_id(index: int, cell: str) -> str:
-    return f"wrong{index:02d}_{cell}"
+def pack_wrong_answers(wrong_answers: list[WrongAnswer]) -> list[list[WrongAnswer]]:
+    """Group wrong answers into as few submissions as possible.
+
+    Two wrong answers can share a submission when they replace different solution cells and
+    break disjoint sets of grade cells: each then still has to lose exactly its own cells'
+    points, and a hidden dependency between cells shows up as an unexpected loss. Grading a
+    notebook costs seconds, so this keeps the suite fast as assignments grow.
+    """
+    rounds: list[list[WrongAnswer]] = []
+    for wrong in wrong_answers:
+        for group in rounds:
+            if all(wrong.cell != other.cell and not set(wrong.loses) & set(other.loses) for other in group):
+                group.append(wrong)
+                break
+        else:
+            rounds.append([wrong])
+    return rounds
+
+
+def _student_id(index: int) -> str:
+    return f"wrong{index:02d}"
 
 
 @pytest.fixture(scope="module", params=ASSIGNMENTS)
@@ -35,14 +54,14 @@ def graded(request, tmp_path_factory) -> GradingResult:
     submit(course, "solution", assignment, source)
     submit(course, "blank", assignment, release)
     students = ["solution", "blank"]
-    for index, wrong in enumerate(WRONG_ANSWERS.get(assignment, [])):
-        student = _student_id(index, wrong.cell)
-        changed = {}
-        for name, notebook in source.items():
-            try:
-                changed[name] = replace_cell(notebook, wrong.cell, wrong.code.strip("\n"))
-            except KeyError:
-                changed[name] = notebook
+    for index, group in enumerate(pack_wrong_answers(WRONG_ANSWERS.get(assignment, []))):
+        student = _student_id(index)
+        changed = dict(source)
+        for wrong in group:
+            cells = {name: {c.metadata.get("nbgrader", {}).get("grade_id") for c in nb.cells}
+                     for name, nb in changed.items()}
+            name = next(n for n, ids in cells.items() if wrong.cell in ids)  # test_wrong_answers_name_existing_cells
+            changed[name] = replace_cell(changed[name], wrong.cell, wrong.code.strip("\n"))
         submit(course, student, assignment, changed)
         students.append(student)
 
@@ -94,13 +113,32 @@ def _points(assignment: str) -> dict[str, float]:
 def test_wrong_answers_lose_exactly_their_points(graded: GradingResult):
     full = _points(graded.assignment)
     problems = []
-    for index, wrong in enumerate(WRONG_ANSWERS.get(graded.assignment, [])):
-        scores = graded.cells[_student_id(index, wrong.cell)]
+    for index, group in enumerate(pack_wrong_answers(WRONG_ANSWERS.get(graded.assignment, []))):
+        scores = graded.cells[_student_id(index)]
         for cell, score in scores.items():
-            expected = 0 if cell in wrong.loses else full[cell]
+            breakers = [w for w in group if cell in w.loses]
+            expected = 0 if breakers else full[cell]
             if score != expected:
-                problems.append(f"{wrong.cell} ({wrong.why}): {cell} scored {score}, expected {expected}")
+                cause = "; ".join(f"{w.cell}: {w.why}" for w in breakers) or \
+                    "no wrong answer targets it (hidden dependency on: " + ", ".join(w.cell for w in group) + ")"
+                problems.append(f"{_student_id(index)}: {cell} scored {score}, expected {expected} ({cause})")
     assert not problems, "\n".join(problems)
+
+
+def test_wrong_answers_name_existing_cells():
+    for assignment, wrong_answers in WRONG_ANSWERS.items():
+        notebooks = [nbformat.read(REPO / "source" / assignment / n, as_version=4) for n in notebook_names(assignment)]
+        ids = {c.metadata.get("nbgrader", {}).get("grade_id") for nb in notebooks for c in nb.cells}
+        for wrong in wrong_answers:
+            assert wrong.cell in ids and set(wrong.loses) <= ids, f"{assignment}: {wrong} names unknown cells"
+
+
+def test_packing_keeps_conflicting_wrong_answers_apart():
+    a1 = WrongAnswer("a", "", ("test_a",), "")
+    a2 = WrongAnswer("a", "", ("test_a",), "")
+    b = WrongAnswer("b", "", ("test_b",), "")
+    c = WrongAnswer("c", "", ("test_b", "test_c"), "")
+    assert pack_wrong_answers([a1, a2, b, c]) == [[a1, b], [a2, c]]
 
 
 def test_feedback_and_export(graded: GradingResult):
