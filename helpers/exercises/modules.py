@@ -1,0 +1,536 @@
+"""Exercise checks for lesson 03 (nn.Module and losses).
+
+Besides the checks of each exercise, `check_forward_shapes` runs a model on a batch with a
+hook on every layer and explains shape problems in words: the first layer whose output has
+an unexpected shape, or the error PyTorch raised, translated into advice (for example
+"Linear 'fc1' expected 4096 input features but got 3136: ..."). The assignment's visible
+tests use it too.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from helpers.check import CheckFailed, NotAttempted, check_shape, check_tensor
+
+__all__ = [
+    "LayerCall",
+    "trace_layers",
+    "check_forward_shapes",
+    "check_sequential",
+    "check_mlp",
+    "check_residual_block",
+    "check_predict",
+    "check_focal_loss",
+    "check_fixed_net",
+    "FIXED_NET_PARAMETERS",
+]
+
+
+# ----------------------------------------------------------------------------- shape tracing
+
+
+@dataclass
+class LayerCall:
+    """One call of a leaf layer during a forward pass: its name, the module, input and output shapes."""
+
+    name: str
+    module: nn.Module
+    input_shape: tuple[int, ...] | None
+    output_shape: tuple[int, ...] | None = None   # None: the call raised (or returned no tensor)
+
+    def describe(self) -> str:
+        arrow = f"{self.output_shape}" if self.output_shape is not None else "raised an error"
+        return f"{self.name} ({type(self.module).__name__}): {self.input_shape} -> {arrow}"
+
+
+def trace_layers(model: nn.Module, x: torch.Tensor) -> tuple[list[LayerCall], Any, BaseException | None]:
+    """Run `model(x)` without gradients, recording every leaf layer's input and output shape.
+
+    Returns (calls in execution order, the output or None, the exception raised or None).
+    Functional calls such as F.relu or x.view are not layers, so they do not appear.
+    """
+    names = {id(module): name or type(module).__name__ for name, module in model.named_modules()}
+    calls: list[LayerCall] = []
+    open_calls: dict[int, list[LayerCall]] = {}
+
+    def before(module: nn.Module, args: tuple) -> None:
+        first = args[0] if args and isinstance(args[0], torch.Tensor) else None
+        call = LayerCall(names.get(id(module), type(module).__name__), module,
+                         tuple(first.shape) if first is not None else None)
+        calls.append(call)
+        open_calls.setdefault(id(module), []).append(call)
+
+    def after(module: nn.Module, args: tuple, output: Any) -> None:
+        stack = open_calls.get(id(module))
+        if stack:
+            call = stack.pop()
+            if isinstance(output, torch.Tensor):
+                call.output_shape = tuple(output.shape)
+
+    leaves = [m for m in model.modules() if not any(True for _ in m.children())]
+    handles = []
+    for module in leaves:
+        handles.append(module.register_forward_pre_hook(before))
+        handles.append(module.register_forward_hook(after))
+    output, error = None, None
+    try:
+        with torch.no_grad():
+            output = model(x)
+    except Exception as exc:  # noqa: BLE001 (any error is explained to the student)
+        error = exc
+    finally:
+        for handle in handles:
+            handle.remove()
+    return calls, output, error
+
+
+def _shape_report(calls: list[LayerCall]) -> str:
+    if not calls:
+        return ""
+    lines = [call.describe() for call in calls[:12]]
+    if len(calls) > 12:
+        lines.append(f"... ({len(calls) - 12} more layers)")
+    return "\n  Shapes layer by layer:\n    " + "\n    ".join(lines)
+
+
+def _factor(features: int, calls: list[LayerCall]) -> str:
+    """' = 64×7×7' when `features` is C*H*W for the channel count C of the last conv layer."""
+    convs = [c for c in calls if isinstance(c.module, nn.Conv2d)]
+    if not convs:
+        return ""
+    channels = convs[-1].module.out_channels
+    if features % channels:
+        return ""
+    side = math.isqrt(features // channels)
+    if side * side != features // channels:
+        return ""
+    return f" = {channels}×{side}×{side}"
+
+
+def _generic_problem(call: LayerCall, batch: int, flatten_rule: bool) -> str | None:
+    """A shape problem that does not need the architecture's specification, or None."""
+    if call.input_shape is None:
+        return None
+    if isinstance(call.module, nn.Linear):
+        if flatten_rule and len(call.input_shape) > 2:
+            return (f"Linear '{call.name}' received a {len(call.input_shape)}-D tensor of shape {call.input_shape}: "
+                    "a Linear layer after convolutions needs (N, features), so flatten first: "
+                    "x.flatten(1) in forward, or nn.Flatten() in a Sequential")
+        if call.input_shape[0] != batch:
+            return (f"Linear '{call.name}' received shape {call.input_shape}, but the batch has {batch} samples: "
+                    "the batch dimension was changed before it, typically by x.view(-1, F) with a wrong F "
+                    "(it silently merges or splits samples). Flatten with x.flatten(1), which keeps dimension 0")
+    if call.output_shape is not None and call.output_shape and call.output_shape[0] != batch \
+            and call.input_shape and call.input_shape[0] == batch:
+        return (f"layer '{call.name}' ({type(call.module).__name__}) changed the batch dimension: "
+                f"{call.input_shape} -> {call.output_shape}")
+    return None
+
+
+def _explain_error(error: BaseException, calls: list[LayerCall], batch: int, flatten_rule: bool) -> str:
+    """The exception PyTorch raised, translated into what is wrong and how to fix it."""
+    text = str(error)
+    failing = next((c for c in reversed(calls) if c.output_shape is None and c.input_shape is not None), None)
+    if failing is not None and (problem := _generic_problem(failing, batch, flatten_rule)):
+        return problem
+    match = re.search(r"mat1 and mat2 shapes cannot be multiplied \((\d+)x(\d+) and (\d+)x(\d+)\)", text)
+    if match:
+        got, expected = int(match[2]), int(match[3])
+        is_linear = failing is not None and isinstance(failing.module, nn.Linear)
+        layer = f"Linear '{failing.name}'" if is_linear else "a Linear layer"
+        if is_linear and failing.input_shape is not None and len(failing.input_shape) > 2:
+            return (f"{layer} expected {expected} input features but got a tensor of shape {failing.input_shape}: "
+                    f"a Linear layer works on the last dimension only (here {got}), so flatten each sample first: "
+                    "nn.Flatten() in a Sequential, or x.flatten(1) in forward")
+        if any(isinstance(c.module, nn.Conv2d) for c in calls):
+            return (f"{layer} expected {expected} input features but got {got}: the flatten size is C*H*W of the "
+                    f"last conv output{_factor(got, calls)}, so this layer must be nn.Linear({got}, ...) "
+                    "(if the conv layers themselves are right)")
+        return (f"{layer} expected {expected} input features but got {got}: its in_features must equal the "
+                "number of features the layer before it produces")
+    match = re.search(r"shape '\[(-?\d+), (\d+)\]' is invalid for input of size (\d+)", text)
+    if match:
+        features, size = int(match[2]), int(match[3])
+        per_sample = size // batch if size % batch == 0 else None
+        detail = (f" = {batch} samples × {per_sample} numbers each (C*H*W of the last conv output"
+                  f"{_factor(per_sample, calls)})" if per_sample else "")
+        return (f"x.view(-1, {features}) failed: the tensor holds {size} numbers{detail}, and {size} is not a "
+                f"multiple of {features}. Flatten with x.flatten(1), which keeps the batch dimension, and give "
+                f"the first Linear layer in_features={per_sample or 'C*H*W'}")
+    match = re.search(r"weight of size \[(\d+), (\d+),.*?expected input\[([\d, ]+)\] to have (\d+) channels, "
+                      r"but got (\d+) channels", text)
+    if match:
+        layer = f"Conv2d '{failing.name}'" if failing is not None else "a Conv2d layer"
+        return (f"{layer} has in_channels={match[4]} but receives {match[5]} channels (input [{match[3]}]): "
+                "in_channels must equal the out_channels of the layer before it")
+    match = re.search(r"padded input size per channel: \((\d+) x (\d+)\)\. Kernel size: \((\d+) x (\d+)\)", text)
+    if match:
+        layer = f"Conv2d '{failing.name}'" if failing is not None else "a Conv2d layer"
+        return (f"{layer} has a {match[3]}×{match[4]} kernel but its input (with padding) is only "
+                f"{match[1]}×{match[2]}: a kernel cannot be larger than the image. Use small kernels "
+                "(kernel_size=3 with padding=1 keeps the size)")
+    if isinstance(error, AttributeError) and "has no attribute 'nn'" in text:
+        return "`nn.nn.<Layer>` does not exist: with `from torch import nn`, write `nn.Conv2d`, `nn.Linear`, ..."
+    if isinstance(error, NotImplementedError) and "forward" in text:
+        return "the model has no forward method: define `def forward(self, x):` and return the output"
+    return f"running it raised {type(error).__name__}: {text}"
+
+
+def check_forward_shapes(model: nn.Module, input_shape: tuple[int, ...], expected_shape: tuple[int, ...], *,
+                         name: str = "model", flatten_rule: bool = True,
+                         spec: Callable[[LayerCall], str | None] | None = None, quiet: bool = True,
+                         generator_seed: int = 0) -> torch.Tensor:
+    """Run `model` on a random batch of `input_shape`; explain the first shape problem, layer by layer.
+
+    Problems are reported in the order the layers ran: the first layer whose output shape
+    breaks a rule (`spec(call)` returns a message, or a generic rule such as "a Linear layer
+    got a 4-D tensor") wins over a later exception. Returns the output when it has
+    `expected_shape`.
+    """
+    x = torch.randn(*input_shape, generator=torch.Generator().manual_seed(generator_seed))
+    parameter = next(model.parameters(), None)
+    if parameter is not None:
+        x = x.to(parameter.device)
+    batch = input_shape[0]
+    calls, output, error = trace_layers(model, x)
+    for call in calls:
+        if call.output_shape is None:
+            break
+        problem = (spec(call) if spec else None) or _generic_problem(call, batch, flatten_rule)
+        if problem:
+            raise CheckFailed(f"{name}: {problem}{_shape_report(calls)}")
+    if error is not None:
+        raise CheckFailed(f"{name}: on a {tuple(input_shape)} batch, "
+                          f"{_explain_error(error, calls, batch, flatten_rule)}{_shape_report(calls)}") from None
+    if not isinstance(output, torch.Tensor):
+        raise CheckFailed(f"{name}: forward returned {type(output).__name__}, expected a tensor"
+                          + (" (did forward forget to `return`?)" if output is None else ""))
+    if tuple(output.shape) != tuple(expected_shape):
+        raise CheckFailed(f"{name}: on a {tuple(input_shape)} batch the output has shape {tuple(output.shape)}, "
+                          f"expected {tuple(expected_shape)}{_shape_report(calls)}")
+    if not quiet:
+        print(f"✔ {name}: {tuple(input_shape)} -> {tuple(output.shape)}")
+    return output
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def _count(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def _instantiate(cls: Any, args: tuple, name: str) -> nn.Module:
+    """Create `cls(*args)`, turning errors into CheckFailed with a readable message."""
+    if cls is Ellipsis:
+        raise NotAttempted(f"{name}: not attempted yet: replace the `...` with your code, then run this cell again")
+    if isinstance(cls, nn.Module):
+        return cls
+    if not isinstance(cls, type) or not issubclass(cls, nn.Module):
+        raise CheckFailed(f"{name}: expected a class derived from nn.Module, got {type(cls).__name__}")
+    call = f"{cls.__name__}({', '.join(map(repr, args))})"
+    try:
+        module = cls(*args)
+    except AttributeError as error:
+        if "has no attribute 'nn'" in str(error):
+            raise CheckFailed(f"{name}: creating {call} raised AttributeError: {error}\n  Hint: `nn.nn.<Layer>` "
+                              "does not exist: with `from torch import nn`, write `nn.Conv2d`, `nn.Linear`, ...") \
+                from None
+        if "cannot assign module before Module.__init__() call" in str(error) or "_modules" in str(error):
+            raise CheckFailed(f"{name}: creating {call} raised AttributeError: {error}\n  Hint: call "
+                              "super().__init__() first in __init__, before creating any layer") from None
+        raise CheckFailed(f"{name}: creating {call} raised AttributeError: {error}") from None
+    except Exception as error:  # noqa: BLE001
+        raise CheckFailed(f"{name}: creating {call} raised {type(error).__name__}: {error}") from None
+    return module
+
+
+def _untouched(module: nn.Module) -> bool:
+    return _count(module) == 0 and not any(True for _ in module.children())
+
+
+# ----------------------------------------------------------------------------- exercise 1
+
+
+SEQUENTIAL_PARAMETERS = 64 * 32 + 32 + 32 * 10 + 10
+
+
+def check_sequential(model: nn.Module, n_params: int) -> bool:
+    """Exercise 1: Flatten -> Linear(64, 32) -> ReLU -> Linear(32, 10) for (N, 8, 8) images, and its size."""
+    if model is Ellipsis:
+        raise NotAttempted("model: not attempted yet: replace the `...` with your code, then run this cell again")
+    if not isinstance(model, nn.Module):
+        raise CheckFailed(f"model: expected an nn.Module (an nn.Sequential), got {type(model).__name__}")
+    check_forward_shapes(model, (5, 8, 8), (5, 10), name="model", flatten_rule=False)
+    linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
+    if [(m.in_features, m.out_features) for m in linears] != [(64, 32), (32, 10)]:
+        raise CheckFailed("model: expected exactly two Linear layers, Linear(64, 32) then Linear(32, 10), got "
+                          + ", ".join(f"Linear({m.in_features}, {m.out_features})" for m in linears))
+    if not any(isinstance(m, nn.ReLU) for m in model.modules()):
+        raise CheckFailed("model: there is no nn.ReLU between the two Linear layers\n  Hint: without a "
+                          "nonlinearity two Linear layers collapse into one linear map")
+    if n_params is Ellipsis:
+        raise NotAttempted("n_params: not attempted yet: replace the `...` with the number, worked out by hand")
+    if isinstance(n_params, torch.Tensor):
+        n_params = n_params.item()
+    if not isinstance(n_params, int) or isinstance(n_params, bool):
+        raise CheckFailed(f"n_params: expected an int, got {type(n_params).__name__} {n_params!r}")
+    if n_params != SEQUENTIAL_PARAMETERS:
+        hint = ("you counted the weights but not the biases: Linear(in, out) also has `out` biases"
+                if n_params == 64 * 32 + 32 * 10 else
+                "Linear(in, out) has in*out weights plus out biases; ReLU and Flatten have none")
+        raise CheckFailed(f"n_params: got {n_params}, the model has {SEQUENTIAL_PARAMETERS}\n  Hint: {hint}")
+    print(f"✔ model: (5, 8, 8) -> (5, 10), {SEQUENTIAL_PARAMETERS} parameters, and n_params is right")
+    return True
+
+
+# ----------------------------------------------------------------------------- exercise 2
+
+
+def _mlp_count(in_features: int, hidden: list[int], out_features: int) -> int:
+    widths = [in_features, *hidden, out_features]
+    return sum(a * b + b for a, b in zip(widths[:-1], widths[1:]))
+
+
+def check_mlp(MLP: Any) -> bool:  # noqa: N803 (the student's class)
+    """Exercise 2: MLP(in_features, hidden, out_features): Linear -> ReLU per hidden width, then Linear."""
+    gen = torch.Generator().manual_seed(30)
+    first = _instantiate(MLP, (10, [20, 30], 5), "MLP")
+    if _untouched(first):
+        try:
+            output = first(torch.zeros(2, 10))
+        except Exception:  # noqa: BLE001
+            output = None
+        if output is None:
+            raise NotAttempted("MLP: not attempted yet: replace the `...` lines with your code, then run this cell again")
+    for args in [(10, [20, 30], 5), (4, [], 3), (8, [16], 2)]:
+        call = f"MLP{args}"
+        model = _instantiate(MLP, args, "MLP")
+        expected_count = _mlp_count(*args)
+        count = _count(model)
+        if count == 0:
+            raise CheckFailed(f"{call} has no registered parameters\n  Hint: layers kept in a plain Python list "
+                              "are invisible to PyTorch (parameters(), .to(device), state_dict): use "
+                              "nn.ModuleList or nn.Sequential")
+        if count != expected_count:
+            raise CheckFailed(f"{call} has {count} parameters, expected {expected_count}\n  Hint: one "
+                              "Linear(a, b) per consecutive pair of widths [in_features, *hidden, out_features]")
+        output = check_forward_shapes(model, (3, args[0]), (3, args[2]), name=call, flatten_rule=False)
+        linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
+        x = torch.randn(3, args[0], generator=gen)
+        with torch.no_grad():
+            h = x
+            for layer in linears[:-1]:
+                h = torch.relu(layer(h))
+            expected = linears[-1](h)
+            got = model(x)
+        check_tensor(got, expected, name=f"{call} output", atol=1e-5,
+                     hint="each hidden layer is Linear then ReLU; no ReLU after the last Linear "
+                          "(the output is raw logits)")
+        del output
+    print("✔ MLP: correct (parameter counts, shapes and values for 3 configurations)")
+    return True
+
+
+# ----------------------------------------------------------------------------- exercise 3
+
+
+def check_residual_block(ResidualBlock: Any) -> bool:  # noqa: N803
+    """Exercise 3: ResidualBlock(dim): x + Linear(dim, dim)(ReLU(Linear(dim, dim)(x)))."""
+    block = _instantiate(ResidualBlock, (6,), "ResidualBlock")
+    if _untouched(block):
+        raise NotAttempted("ResidualBlock: not attempted yet: replace the `...` lines with your code, "
+                           "then run this cell again")
+    count = _count(block)
+    if count != 2 * (6 * 6 + 6):
+        raise CheckFailed(f"ResidualBlock(6) has {count} parameters, expected {2 * (6 * 6 + 6)} "
+                          "(two Linear(6, 6) layers with biases)")
+    check_forward_shapes(block, (4, 6), (4, 6), name="ResidualBlock(6)", flatten_rule=False)
+    first, second = [m for m in block.modules() if isinstance(m, nn.Linear)]
+    x = torch.randn(4, 6, generator=torch.Generator().manual_seed(31))
+    with torch.no_grad():
+        body = second(torch.relu(first(x)))
+        got = block(x)
+    if torch.allclose(got, body, atol=1e-6) and not torch.allclose(body, x + body, atol=1e-6):
+        raise CheckFailed("ResidualBlock: the output equals the body alone\n  Hint: the skip connection is "
+                          "missing: return x + self.body(x)")
+    if torch.allclose(got, torch.relu(x + body), atol=1e-6):
+        raise CheckFailed("ResidualBlock: the output is relu(x + body(x))\n  Hint: this exercise's block "
+                          "returns x + body(x) with no activation after the addition")
+    check_tensor(got, x + body, name="ResidualBlock(6) output", atol=1e-5,
+                 hint="the body is Linear -> ReLU -> Linear (in that order), and forward returns x + body(x)")
+    with torch.no_grad():
+        for parameter in second.parameters():
+            parameter.zero_()
+        identity = block(x)
+    check_tensor(identity, x, name="ResidualBlock with its last Linear set to zero",
+                 hint="when the body outputs zeros the block must return its input unchanged")
+    print("✔ ResidualBlock: correct (and with a zero body it is the identity)")
+    return True
+
+
+# ----------------------------------------------------------------------------- exercise 4
+
+
+def _predict_model() -> nn.Module:
+    torch.manual_seed(32)
+    model = nn.Sequential(nn.Linear(4, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Dropout(0.5), nn.Linear(8, 3))
+    with torch.no_grad():
+        model(torch.randn(16, 4) * 3 + 1)   # give BatchNorm non-trivial running statistics
+    return model
+
+
+def check_predict(predict: Any) -> bool:
+    """Exercise 4: predict(model, x) in eval mode without gradients, restoring the model's mode."""
+    if predict is Ellipsis:
+        raise NotAttempted("predict: not attempted yet: replace the `...` with your code")
+    model = _predict_model()
+    x = torch.randn(5, 4, generator=torch.Generator().manual_seed(33))
+    model.eval()
+    with torch.no_grad():
+        expected = model(x)
+    model.train()
+    running_mean = model[1].running_mean.clone()
+    got = predict(model, x)
+    if got is Ellipsis or got is None:
+        raise NotAttempted("predict: not attempted yet: replace the `...` with your code (and return the output)")
+    if not isinstance(got, torch.Tensor):
+        raise CheckFailed(f"predict: returned {type(got).__name__}, expected the model's output tensor")
+    if not torch.equal(model[1].running_mean, running_mean):
+        raise CheckFailed("predict: BatchNorm's running_mean changed\n  Hint: the model ran in training mode; "
+                          "call model.eval() before the forward pass")
+    check_tensor(got, expected, name="predict(model, x)", atol=1e-6,
+                 hint="in eval mode Dropout does nothing and BatchNorm uses its running statistics: call model.eval()")
+    if got.requires_grad:
+        raise CheckFailed("predict: the output requires grad, so PyTorch kept the graph for a backward pass "
+                          "that never comes\n  Hint: run the forward pass inside `with torch.no_grad():` "
+                          "(or torch.inference_mode())")
+    if not model.training:
+        raise CheckFailed("predict: the model was in training mode before the call and is in eval mode after it\n"
+                          "  Hint: remember `was_training = model.training` and call model.train(was_training) "
+                          "before returning")
+    model.eval()
+    predict(model, x)
+    if model.training:
+        raise CheckFailed("predict: the model was in eval mode before the call and is in training mode after it\n"
+                          "  Hint: restore the mode the model had (model.train(was_training)), not always train()")
+    print("✔ predict: correct (eval mode, no graph, mode restored)")
+    return True
+
+
+# ----------------------------------------------------------------------------- exercise 5
+
+
+def _focal_reference(logits: torch.Tensor, targets: torch.Tensor, gamma: float, reduction: str) -> torch.Tensor:
+    log_pt = F.log_softmax(logits, dim=1).gather(1, targets[:, None]).squeeze(1)
+    loss = -((1 - log_pt.exp()) ** gamma) * log_pt
+    return {"mean": loss.mean(), "sum": loss.sum(), "none": loss}[reduction]
+
+
+def check_focal_loss(focal_loss: Any) -> bool:
+    """Exercise 5: focal_loss(logits, targets, gamma=2.0, reduction="mean") against a reference."""
+    if focal_loss is Ellipsis:
+        raise NotAttempted("focal_loss: not attempted yet: replace the `...` with your code")
+    gen = torch.Generator().manual_seed(34)
+    logits = torch.randn(8, 4, generator=gen) * 2
+    targets = torch.randint(0, 4, (8,), generator=gen)
+    got = focal_loss(logits.clone(), targets, gamma=0.0)
+    if got is Ellipsis or got is None:
+        raise NotAttempted("focal_loss: not attempted yet: replace the `...` with your code (and return the loss)")
+    check_tensor(got, F.cross_entropy(logits, targets), name="focal_loss(logits, targets, gamma=0)", atol=1e-5,
+                 hint="with gamma=0 the factor (1 - p_t)**0 is 1, so the focal loss must equal F.cross_entropy "
+                      "(mean over the batch of -log p_t)")
+    got = focal_loss(logits.clone(), targets, gamma=2.0)
+    expected = _focal_reference(logits, targets, 2.0, "mean")
+    if torch.allclose(got, F.cross_entropy(logits, targets), atol=1e-6):
+        raise CheckFailed("focal_loss(logits, targets, gamma=2): got plain cross-entropy\n  Hint: multiply each "
+                          "sample's -log p_t by (1 - p_t)**gamma")
+    check_tensor(got, expected, name="focal_loss(logits, targets, gamma=2)", atol=1e-5,
+                 hint="loss_i = -(1 - p_t)**gamma * log p_t, with log p_t = log_softmax(logits)[i, target_i], "
+                      "then the mean over the batch")
+    for reduction in ("none", "sum"):
+        got = focal_loss(logits.clone(), targets, gamma=2.0, reduction=reduction)
+        check_tensor(got, _focal_reference(logits, targets, 2.0, reduction),
+                     name=f"focal_loss(..., gamma=2, reduction={reduction!r})", atol=1e-5,
+                     hint="'none' returns one loss per sample, shape (N,); 'sum' adds them; 'mean' averages them")
+    extreme = torch.tensor([[1e4, -1e4, 0.0], [-1e4, 1e4, 0.0], [0.0, 0.0, 1e4]], requires_grad=True)
+    extreme_targets = torch.tensor([0, 0, 1])
+    got = focal_loss(extreme, extreme_targets, gamma=2.0, reduction="none")
+    if not bool(torch.isfinite(got).all()):
+        raise CheckFailed(f"focal_loss on logits of ±1e4: got {got.tolist()}, expected finite losses "
+                          "[0, 2e4, 1e4]\n  Hint: softmax rounds to exactly 0 there and log(0) = -inf: compute "
+                          "log p_t with F.log_softmax, and p_t as its exp()")
+    check_tensor(got, _focal_reference(extreme.detach(), extreme_targets, 2.0, "none"),
+                 name="focal_loss on logits of ±1e4", rtol=1e-4, atol=1e-3)
+    got.sum().backward()
+    if extreme.grad is None or not bool(torch.isfinite(extreme.grad).all()):
+        raise CheckFailed("focal_loss on logits of ±1e4: the gradient is not finite\n  Hint: use F.log_softmax "
+                          "rather than torch.log(torch.softmax(...))")
+    print("✔ focal_loss: correct (gamma=0 is cross-entropy, reductions, finite at logits of ±1e4)")
+    return True
+
+
+# ----------------------------------------------------------------------------- exercise 6
+
+
+FIXED_NET_PARAMETERS = (64 * 1 * 9 + 64) + (64 * 64 * 9 + 64) + (64 * 7 * 7 * 512 + 512) + (512 * 10 + 10)
+
+
+def _same_size_conv(call: LayerCall) -> str | None:
+    """The specification: every Conv2d keeps the height and width (3×3 kernel, padding 1)."""
+    module = call.module
+    if not isinstance(module, nn.Conv2d) or call.output_shape is None or call.input_shape is None \
+            or len(call.input_shape) != 4:
+        return None
+    (h, w), (oh, ow) = call.input_shape[2:], call.output_shape[2:]
+    if (h, w) == (oh, ow):
+        return None
+    k, p, s = module.kernel_size[0], module.padding[0] if isinstance(module.padding, tuple) else 0, \
+        module.stride[0]
+    formula = (f"With stride 1 the output size is H + 2·padding − kernel_size + 1 = {h} + 2·{p} − {k} + 1 = {oh}"
+               if s == 1 and isinstance(module.padding, tuple) else "")
+    return (f"Conv2d '{call.name}' turns {h}×{w} into {oh}×{ow} (output {call.output_shape}), expected "
+            f"{call.output_shape[:2] + (h, w)}. {formula}; the specification keeps the size: "
+            "kernel_size=3, padding=1")
+
+
+def check_fixed_net(FixedNet: Any) -> bool:  # noqa: N803
+    """Exercise 6: seed 001's network repaired: (N, 1, 28, 28) -> (N, 10) with the specified layers."""
+    model = _instantiate(FixedNet, (), "FixedNet")
+    if _untouched(model) and type(model).forward is nn.Module.forward:
+        raise NotAttempted("FixedNet: not attempted yet: replace the `...` with the repaired class, "
+                           "then run this cell again")
+    was_training = model.training
+    model.eval()
+    try:
+        check_forward_shapes(model, (2, 1, 28, 28), (2, 10), name="FixedNet", spec=_same_size_conv)
+        count = _count(model)
+        if count != FIXED_NET_PARAMETERS:
+            raise CheckFailed(
+                f"FixedNet: it runs, but has {count:,} parameters; the specified network has "
+                f"{FIXED_NET_PARAMETERS:,} (conv1 640 + conv2 36,928 + fc1 1,606,144 + fc2 5,130)\n  Hint: keep "
+                "the channel counts 1 -> 64 -> 64, 3×3 kernels, fc1 with 512 outputs and fc2 with 10")
+        x = torch.randn(5, 1, 28, 28, generator=torch.Generator().manual_seed(35))
+        with torch.no_grad():
+            together, alone = model(x), model(x[:1])
+        check_shape(together, (5, 10), name="FixedNet on a batch of 5")
+        if bool((together >= 0).all()):
+            raise CheckFailed("FixedNet: all 50 outputs are >= 0: is there a ReLU after fc2?\n  Hint: the "
+                              "last layer returns raw logits, which can be negative; only fc1 is followed by ReLU")
+        check_tensor(alone[0], together[0], name="FixedNet: sample 0 alone vs in a batch of 5", atol=1e-4,
+                     hint="a sample's output must not depend on the other samples: flatten with x.flatten(1)")
+        calls, _, _ = trace_layers(model, x[:2])
+    finally:
+        model.train(was_training)
+    print(f"✔ FixedNet: correct: (N, 1, 28, 28) -> (N, 10) with {FIXED_NET_PARAMETERS:,} parameters"
+          + _shape_report(calls).replace("\n  Shapes", "\n  shapes"))
+    return True
