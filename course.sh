@@ -80,6 +80,9 @@ cmd_test() {
     ensure_browser
     cd "$ROOT"
     local pytest=(python -m pytest -n "${COURSE_TEST_WORKERS:-2}" "$@")
+    # Two test workers share the cores: one thread per process avoids oversubscription,
+    # which slows the course's small models many times over.
+    export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
     # Prove that nothing downloads at run time: where we may (Linux as root, as in CI),
     # run the suite in a fresh network namespace that has only the loopback interface.
     if [ "$(uname -s)" = Linux ] && [ "$(id -u)" = 0 ] && [ "${COURSE_ALLOW_NETWORK:-0}" != 1 ] &&
