@@ -1,0 +1,169 @@
+"""Typical wrong answers for assignment 02 (autograd); see tests/wrong_answers/__init__.py."""
+
+from grading import WrongAnswer
+
+WRONG_ANSWERS = [
+    # Exercise 1: gradients by hand
+    WrongAnswer("mse_gradients", """
+def mse_gradients(X, w, b, y):
+    residual = X @ w + b - y
+    return X.T @ residual / X.shape[0], residual.mean()
+""", ("test_mse_gradients",), "forgets the factor 2 from the square"),
+    WrongAnswer("mse_gradients", """
+def mse_gradients(X, w, b, y):
+    residual = y - (X @ w + b)
+    return 2 / X.shape[0] * X.T @ residual, 2 * residual.mean()
+""", ("test_mse_gradients",), "wrong sign: residual is target - prediction"),
+    WrongAnswer("mse_gradients", """
+def mse_gradients(X, w, b, y):
+    residual = X @ w + b - y
+    return 2 * X.T @ residual, 2 * residual.sum()
+""", ("test_mse_gradients",), "gradient of the sum, not of the mean"),
+    WrongAnswer("mse_gradients", """
+def mse_gradients(X, w, b, y):
+    w = w.detach().clone().requires_grad_(True)
+    b = b.detach().clone().requires_grad_(True)
+    ((X @ w + b - y) ** 2).mean().backward()
+    return w.grad, b.grad
+""", ("test_mse_gradients",), "uses autograd instead of deriving the gradient by hand"),
+    # Exercise 2: one manual SGD step
+    WrongAnswer("sgd_step", """
+def sgd_step(params, lr):
+    with torch.no_grad():
+        for p in params:
+            if p.grad is not None:
+                p -= lr * p.grad
+""", ("test_sgd_step",), "forgets to zero the gradients (they accumulate)"),
+    WrongAnswer("sgd_step", """
+def sgd_step(params, lr):
+    for p in params:
+        if p.grad is not None:
+            p -= lr * p.grad
+            p.grad.zero_()
+""", ("test_sgd_step",), "updates without torch.no_grad (in-place change of a leaf raises)"),
+    WrongAnswer("sgd_step", """
+def sgd_step(params, lr):
+    with torch.no_grad():
+        for p in params:
+            if p.grad is not None:
+                p += lr * p.grad
+                p.grad.zero_()
+""", ("test_sgd_step",), "wrong sign: steps up the gradient"),
+    WrongAnswer("sgd_step", """
+def sgd_step(params, lr):
+    with torch.no_grad():
+        return [p - lr * p.grad for p in params]
+""", ("test_sgd_step",), "returns new tensors instead of updating in place"),
+    WrongAnswer("sgd_step", """
+def sgd_step(params, lr):
+    with torch.no_grad():
+        for p in params:
+            p -= lr * p.grad
+            p.grad = None
+""", ("test_sgd_step",), "fails on a parameter whose grad is None"),
+    # Exercise 3: Swish as a custom autograd Function
+    WrongAnswer("swish", """
+class Swish(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return x * torch.sigmoid(x)
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        (x,) = ctx.saved_tensors
+        s = torch.sigmoid(x)
+        return s + x * s * (1 - s)
+
+
+swish = Swish.apply
+""", ("test_swish",), "backward ignores grad_output (passes the visible .sum() test, gradcheck fails)"),
+    WrongAnswer("swish", """
+class Swish(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return x * torch.sigmoid(x)
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        (x,) = ctx.saved_tensors
+        s = torch.sigmoid(x)
+        return grad_output * x * s * (1 - s)
+
+
+swish = Swish.apply
+""", ("test_swish",), "product rule: misses the sigma(x) term"),
+    WrongAnswer("swish", """
+class Swish(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):
+        return x * torch.sigmoid(x)
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        return grad_output
+
+
+def swish(x):
+    return x * torch.sigmoid(x)
+""", ("test_swish",), "plain function: the custom Function is never used"),
+    # Exercise 4: polynomial regression with autograd
+    WrongAnswer("fit_polynomial", """
+def fit_polynomial(x, y, degree, lr, steps):
+    features = torch.stack([x ** k for k in range(degree + 1)], dim=1)
+    w = torch.zeros(degree + 1, requires_grad=True)
+    losses = []
+    for _ in range(steps):
+        loss = ((features @ w - y) ** 2).mean()
+        loss.backward()
+        with torch.no_grad():
+            w -= lr * w.grad
+        losses.append(loss.item())
+    return w.detach(), losses
+""", ("test_fit_polynomial",), "forgets to zero w.grad (gradients accumulate)"),
+    WrongAnswer("fit_polynomial", """
+def fit_polynomial(x, y, degree, lr, steps):
+    features = torch.stack([x ** k for k in range(degree + 1)], dim=1)
+    w = torch.zeros(degree + 1, requires_grad=True)
+    losses = []
+    for _ in range(steps):
+        loss = ((features @ w - y) ** 2).mean()
+        loss.backward()
+        with torch.no_grad():
+            w += lr * w.grad
+            w.grad.zero_()
+        losses.append(loss.item())
+    return w.detach(), losses
+""", ("test_fit_polynomial",), "wrong sign of the update"),
+    WrongAnswer("fit_polynomial", """
+def fit_polynomial(x, y, degree, lr, steps):
+    features = torch.stack([x ** k for k in range(degree + 1)], dim=1)
+    w = torch.zeros(degree + 1, requires_grad=True)
+    losses = []
+    for _ in range(steps):
+        loss = ((features @ w - y) ** 2).sum()
+        loss.backward()
+        with torch.no_grad():
+            w -= lr * w.grad
+            w.grad.zero_()
+        losses.append(loss.item())
+    return w.detach(), losses
+""", ("test_fit_polynomial",), "sum instead of mean: steps N times too large"),
+    WrongAnswer("fit_polynomial", """
+def fit_polynomial(x, y, degree, lr, steps):
+    features = torch.stack([x ** k for k in range(1, degree + 2)], dim=1)
+    w = torch.zeros(degree + 1, requires_grad=True)
+    losses = []
+    for _ in range(steps):
+        loss = ((features @ w - y) ** 2).mean()
+        loss.backward()
+        with torch.no_grad():
+            w -= lr * w.grad
+            w.grad.zero_()
+        losses.append(loss.item())
+    return w.detach(), losses
+""", ("test_fit_polynomial",), "features x^1..x^(d+1): no constant column"),
+    WrongAnswer("q1", 'q1_answer = "a"', ("test_q1",), "intermediate tensors do not keep .grad"),
+    WrongAnswer("q2", 'q2_answer = "b"', ("test_q2",), "w = w - ... is not an in-place change"),
+]
