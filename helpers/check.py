@@ -1,6 +1,6 @@
 """Instant feedback for exercises: each check says *what* is wrong, in one short message.
 
-Every check either returns quietly (printing a short "ok" line when `quiet=False`) or
+Every check either returns None quietly (printing a short "ok" line when `quiet=False`) or
 raises `CheckFailed`, an AssertionError whose message names the problem: expected vs got
 shape, dtype, device or value, the first mismatching index, and a hint. Lessons and the
 visible tests of assignments call these functions; nbgrader counts a raised CheckFailed
@@ -58,10 +58,11 @@ def _fail(name: str, problem: str, hint: str | None) -> CheckFailed:
     return CheckFailed(message)
 
 
-def _passed(name: str, quiet: bool) -> bool:
+def _passed(name: str, quiet: bool) -> None:
+    # Checks return None, not True: a notebook cell ending with a check then shows no stray
+    # `True`, and nbgrader never mistakes a test cell's last value for a partial-credit score.
     if not quiet:
         print(f"✔ {name}: correct")
-    return True
 
 
 def _as_tensor(value: Any, name: str, hint: str | None) -> torch.Tensor:
@@ -80,7 +81,7 @@ def _fmt(x: float | int | bool) -> str:
 
 
 def check_shape(got: Any, expected_shape: Sequence[int], *, name: str = "result", hint: str | None = None,
-                quiet: bool = True) -> bool:
+                quiet: bool = True) -> None:
     """Check that `got` is a tensor of shape `expected_shape`."""
     got = _as_tensor(got, name, hint)
     if tuple(got.shape) != tuple(expected_shape):
@@ -90,7 +91,7 @@ def check_shape(got: Any, expected_shape: Sequence[int], *, name: str = "result"
 
 def check_tensor(got: Any, expected: torch.Tensor, *, name: str = "result", atol: float = 1e-6,
                  rtol: float = 1e-5, check_dtype: bool = True, check_device: bool = False,
-                 hint: str | None = None, quiet: bool = True) -> bool:
+                 hint: str | None = None, quiet: bool = True) -> None:
     """Compare a tensor with the expected one: type, shape, dtype, (device), then values.
 
     Values must agree within `atol + rtol * |expected|`; NaNs are equal only where both are NaN.
@@ -123,7 +124,7 @@ def check_tensor(got: Any, expected: torch.Tensor, *, name: str = "result", atol
 
 
 def check_close(got: Any, expected: float, *, name: str = "result", atol: float = 1e-6, rtol: float = 1e-5,
-                hint: str | None = None, quiet: bool = True) -> bool:
+                hint: str | None = None, quiet: bool = True) -> None:
     """Check a Python number (or one-element tensor) against `expected`."""
     if isinstance(got, torch.Tensor):
         if got.numel() != 1:
@@ -158,7 +159,7 @@ def _describe(value: Any) -> str:
 
 def check_function(fn: Callable[..., Any], reference: Callable[..., Any], cases: Iterable[tuple], *,
                    atol: float = 1e-6, rtol: float = 1e-5, check_dtype: bool = True,
-                   hint: str | None = None, quiet: bool = True) -> bool:
+                   hint: str | None = None, quiet: bool = True) -> None:
     """Call `fn` and `reference` on each tuple of arguments in `cases`; report the first disagreement."""
     name = getattr(fn, "__name__", "function")
     for args in cases:
@@ -177,7 +178,7 @@ def check_function(fn: Callable[..., Any], reference: Callable[..., Any], cases:
     return _passed(name, quiet)
 
 
-def check_choice(answer: Any, options: Sequence[str], *, name: str = "answer", quiet: bool = False) -> bool:
+def check_choice(answer: Any, options: Sequence[str], *, name: str = "answer", quiet: bool = False) -> None:
     """Check that a quiz answer is one of `options` (it does not say whether it is right)."""
     _not_attempted(answer, name)
     if not isinstance(answer, str):
@@ -187,10 +188,9 @@ def check_choice(answer: Any, options: Sequence[str], *, name: str = "answer", q
         raise _fail(name, f"{answer!r} is not one of the options {', '.join(map(repr, options))}", None)
     if not quiet:
         print(f"✔ {name}: {answer.strip().lower()!r} is a valid option (graded later)")
-    return True
 
 
-def check_no_loops(fn: Callable[..., Any], *, hint: str | None = None) -> bool:
+def check_no_loops(fn: Callable[..., Any], *, hint: str | None = None) -> None:
     """Check that `fn`'s source has no `for`/`while` loops or comprehensions (vectorise instead)."""
     name = getattr(fn, "__name__", "function")
     try:
@@ -204,7 +204,6 @@ def check_no_loops(fn: Callable[..., Any], *, hint: str | None = None) -> bool:
             kind = type(node).__name__.replace("Comp", " comprehension").replace("GeneratorExp", "generator")
             raise _fail(name, f"uses a Python loop ({kind.lower()} on line {node.lineno} of the function)",
                         hint or "use broadcasting and tensor operations instead of looping over elements")
-    return True
 
 
 def numeric_gradient(f: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
@@ -225,7 +224,7 @@ def numeric_gradient(f: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor,
 
 def check_gradient(got: Any, f: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, *,
                    name: str = "gradient", atol: float = 1e-5, rtol: float = 1e-4,
-                   hint: str | None = None, quiet: bool = True) -> bool:
+                   hint: str | None = None, quiet: bool = True) -> None:
     """Compare a gradient (from your formula or your backward) with the numeric gradient of `f` at `x`."""
     expected = numeric_gradient(f, x)
     got = _as_tensor(got, name, hint)

@@ -23,8 +23,8 @@ def test_check_failed_is_an_assertion_error_with_a_short_ipython_rendering():
     assert len(rendered) == 1 and "shape is (2,), expected (3,)" in rendered[0]
 
 
-def test_passing_checks_return_true_and_print_only_when_asked(capsys):
-    assert check_tensor(torch.ones(2), torch.ones(2)) is True
+def test_passing_checks_return_none_and_print_only_when_asked(capsys):
+    assert check_tensor(torch.ones(2), torch.ones(2)) is None
     assert capsys.readouterr().out == ""
     check_tensor(torch.ones(2), torch.ones(2), name="ones", quiet=False)
     assert capsys.readouterr().out.strip() == "✔ ones: correct"
@@ -54,13 +54,13 @@ def test_nan_is_reported_as_a_difference_not_equal():
 
 
 def test_tolerances_are_respected():
-    assert check_tensor(torch.tensor([1.0 + 1e-7]), torch.tensor([1.0]))
+    assert check_tensor(torch.tensor([1.0 + 1e-7]), torch.tensor([1.0])) is None
     with pytest.raises(CheckFailed):
         check_tensor(torch.tensor([1.001]), torch.tensor([1.0]))
 
 
 def test_device_is_checked_only_when_asked():
-    assert check_tensor(torch.ones(1), torch.ones(1), check_device=True)
+    assert check_tensor(torch.ones(1), torch.ones(1), check_device=True) is None
 
 
 def test_wrong_types_are_named():
@@ -77,7 +77,7 @@ def test_ellipsis_means_not_attempted():
 
 
 def test_check_close_on_numbers_and_one_element_tensors():
-    assert check_close(torch.tensor(0.5), 0.5)
+    assert check_close(torch.tensor(0.5), 0.5) is None
     assert message_of(check_close, 0.4, 0.5, name="lr") == "lr: got 0.4, expected 0.5"
     assert "expected a single number" in message_of(check_close, torch.ones(2), 1.0)
     assert "expected a number, got str" in message_of(check_close, "0.5", 0.5)
@@ -99,7 +99,7 @@ def test_check_function_reports_the_failing_call_and_protects_inputs():
     def reference(x):
         return x * 2
 
-    assert check_function(student, reference, [(torch.tensor([1.0, 2.0]),)])
+    assert check_function(student, reference, [(torch.tensor([1.0, 2.0]),)]) is None
     message = message_of(check_function, lambda x: x + 1, reference, [(torch.tensor([1.0]),), (torch.tensor([3.0]),)])
     # 1 + 1 == 1 * 2, so the first case passes and the second is reported
     assert message.startswith("<lambda>(tensor([3.0])): values differ at index (0,): got 4, expected 6")
@@ -107,7 +107,7 @@ def test_check_function_reports_the_failing_call_and_protects_inputs():
 
 
 def test_check_choice_validates_format_only():
-    assert check_choice(" B ", ["a", "b"], quiet=True)
+    assert check_choice(" B ", ["a", "b"], quiet=True) is None
     assert "not one of the options" in message_of(check_choice, "e", ["a", "b"])
     assert "must be a string" in message_of(check_choice, 2, ["a", "b"])
 
@@ -130,12 +130,12 @@ def fn_vectorised(x):
 def test_check_no_loops_finds_loops_and_comprehensions():
     assert "uses a Python loop (for on line 3" in message_of(check_no_loops, fn_with_loop)
     assert "list comprehension" in message_of(check_no_loops, fn_with_comprehension)
-    assert check_no_loops(fn_vectorised)
+    assert check_no_loops(fn_vectorised) is None
 
 
 def test_numeric_gradient_matches_autograd_and_check_gradient_catches_a_wrong_one():
     x = torch.randn(4, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
     f = lambda t: (t ** 3).sum()  # noqa: E731
     assert torch.allclose(numeric_gradient(f, x), 3 * x ** 2, atol=1e-6)
-    assert check_gradient(3 * x ** 2, f, x)
+    assert check_gradient(3 * x ** 2, f, x) is None
     assert "values differ" in message_of(check_gradient, 2 * x ** 2, f, x)

@@ -3,6 +3,7 @@ environment check first, no shell commands, no downloads, points that add up).""
 
 from __future__ import annotations
 
+import ast
 import re
 from pathlib import Path
 
@@ -88,3 +89,21 @@ def test_every_lesson_has_an_assignment_and_a_release():
     releases = {p.parent.name for p in RELEASES}
     assert lessons <= assignments, f"lessons without an assignment: {lessons - assignments}"
     assert assignments == releases, "every source/ assignment needs its generated release/ (and no other)"
+
+
+@pytest.mark.parametrize("path", SOURCES, ids=ids(SOURCES))
+def test_test_cells_do_not_end_with_a_value(path: Path):
+    """nbgrader reads a test cell's last value as a partial-credit score (and may treat
+    other values as errors in future releases): test cells end with a statement, print(),
+    or a check (checks return None)."""
+    for cell in nbformat.read(path, as_version=4).cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if not (meta.get("grade") and cell.cell_type == "code"):
+            continue
+        for variant in (cell.source, cell.source.split("### BEGIN HIDDEN TESTS")[0]):
+            body = ast.parse(variant).body
+            last = body[-1] if body else None
+            called = getattr(last.value, "func", None) if isinstance(last, ast.Expr) else None
+            name = getattr(called, "id", getattr(called, "attr", ""))
+            is_value = isinstance(last, ast.Expr) and not (name == "print" or name.startswith("check"))
+            assert not is_value, f"{meta['grade_id']} ends with the value of `{ast.unparse(last)[:60]}`"

@@ -21,7 +21,7 @@ def _not_attempted(value: Any, name: str) -> None:
         raise NotAttempted(f"{name}: not attempted yet: replace the `...` with your code, then run this cell again")
 
 
-def check_grad_x(x: torch.Tensor, grad_x: Any) -> bool:
+def check_grad_x(x: torch.Tensor, grad_x: Any) -> None:
     """Exercise 1: the gradient of f(x) = sum(x**3 - 2*x) at `x`, computed by autograd."""
     _not_attempted(grad_x, "grad_x")
     if grad_x is None:
@@ -47,7 +47,7 @@ def _line_loss_grads(a: torch.Tensor, b: torch.Tensor, x: torch.Tensor, y: torch
     return a.grad, b.grad
 
 
-def check_line_gradients(line_gradients) -> bool:
+def check_line_gradients(line_gradients) -> None:
     """Exercise 2: d/da and d/db of mean((a*x + b - y)**2), derived by hand (no autograd)."""
     name = "line_gradients"
     gen = torch.Generator().manual_seed(22)
@@ -78,10 +78,9 @@ def check_line_gradients(line_gradients) -> bool:
                         atol=1e-5, rtol=1e-4,
                         hint="with r = a*x + b - y: dL/da = mean(2 * r * x), dL/db = mean(2 * r)")
     print(f"✔ {name}: correct (agrees with autograd)")
-    return True
 
 
-def check_my_sigmoid(function_class) -> bool:
+def check_my_sigmoid(function_class) -> None:
     """Exercise 3: a torch.autograd.Function computing the sigmoid with a hand-written backward."""
     name = "MySigmoid"
     if not (isinstance(function_class, type) and issubclass(function_class, torch.autograd.Function)):
@@ -117,10 +116,9 @@ def check_my_sigmoid(function_class) -> bool:
     if not torch.autograd.gradcheck(function_class.apply, (x,), raise_exception=False):
         raise _fail(name, "torch.autograd.gradcheck fails on random float64 input")
     print(f"✔ {name}: correct (forward, backward and gradcheck)")
-    return True
 
 
-def check_partly_frozen(partly_frozen) -> bool:
+def check_partly_frozen(partly_frozen) -> None:
     """Exercise 4: value a**2 + a**3, but the gradient flows only through a**2 (derivative 2a)."""
     name = "partly_frozen"
     a = torch.tensor([-1.0, 0.5, 2.0], requires_grad=True)
@@ -140,4 +138,3 @@ def check_partly_frozen(partly_frozen) -> bool:
     check_tensor(a.grad, expected, name=f"gradient of {name}(a).sum()", atol=1e-6,
                  hint="only the a**2 term should contribute: d/da = 2a")
     print(f"✔ {name}: correct (value a² + a³, gradient 2a)")
-    return True

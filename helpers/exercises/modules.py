@@ -254,7 +254,7 @@ def _instantiate(cls: Any, args: tuple, name: str) -> nn.Module:
     return module
 
 
-def _untouched(module: nn.Module) -> bool:
+def _untouched(module: nn.Module) -> None:
     return _count(module) == 0 and not any(True for _ in module.children())
 
 
@@ -264,7 +264,7 @@ def _untouched(module: nn.Module) -> bool:
 SEQUENTIAL_PARAMETERS = 64 * 32 + 32 + 32 * 10 + 10
 
 
-def check_sequential(model: nn.Module, n_params: int) -> bool:
+def check_sequential(model: nn.Module, n_params: int) -> None:
     """Exercise 1: Flatten -> Linear(64, 32) -> ReLU -> Linear(32, 10) for (N, 8, 8) images, and its size."""
     if model is Ellipsis:
         raise NotAttempted("model: not attempted yet: replace the `...` with your code, then run this cell again")
@@ -290,7 +290,6 @@ def check_sequential(model: nn.Module, n_params: int) -> bool:
                 "Linear(in, out) has in*out weights plus out biases; ReLU and Flatten have none")
         raise CheckFailed(f"n_params: got {n_params}, the model has {SEQUENTIAL_PARAMETERS}\n  Hint: {hint}")
     print(f"✔ model: (5, 8, 8) -> (5, 10), {SEQUENTIAL_PARAMETERS} parameters, and n_params is right")
-    return True
 
 
 # ----------------------------------------------------------------------------- exercise 2
@@ -301,7 +300,7 @@ def _mlp_count(in_features: int, hidden: list[int], out_features: int) -> int:
     return sum(a * b + b for a, b in zip(widths[:-1], widths[1:]))
 
 
-def check_mlp(MLP: Any) -> bool:  # noqa: N803 (the student's class)
+def check_mlp(MLP: Any) -> None:  # noqa: N803 (the student's class)
     """Exercise 2: MLP(in_features, hidden, out_features): Linear -> ReLU per hidden width, then Linear."""
     gen = torch.Generator().manual_seed(30)
     first = _instantiate(MLP, (10, [20, 30], 5), "MLP")
@@ -338,13 +337,12 @@ def check_mlp(MLP: Any) -> bool:  # noqa: N803 (the student's class)
                           "(the output is raw logits)")
         del output
     print("✔ MLP: correct (parameter counts, shapes and values for 3 configurations)")
-    return True
 
 
 # ----------------------------------------------------------------------------- exercise 3
 
 
-def check_residual_block(ResidualBlock: Any) -> bool:  # noqa: N803
+def check_residual_block(ResidualBlock: Any) -> None:  # noqa: N803
     """Exercise 3: ResidualBlock(dim): x + Linear(dim, dim)(ReLU(Linear(dim, dim)(x)))."""
     block = _instantiate(ResidualBlock, (6,), "ResidualBlock")
     if _untouched(block):
@@ -375,7 +373,6 @@ def check_residual_block(ResidualBlock: Any) -> bool:  # noqa: N803
     check_tensor(identity, x, name="ResidualBlock with its last Linear set to zero",
                  hint="when the body outputs zeros the block must return its input unchanged")
     print("✔ ResidualBlock: correct (and with a zero body it is the identity)")
-    return True
 
 
 # ----------------------------------------------------------------------------- exercise 4
@@ -389,7 +386,7 @@ def _predict_model() -> nn.Module:
     return model
 
 
-def check_predict(predict: Any) -> bool:
+def check_predict(predict: Any) -> None:
     """Exercise 4: predict(model, x) in eval mode without gradients, restoring the model's mode."""
     if predict is Ellipsis:
         raise NotAttempted("predict: not attempted yet: replace the `...` with your code")
@@ -424,7 +421,6 @@ def check_predict(predict: Any) -> bool:
         raise CheckFailed("predict: the model was in eval mode before the call and is in training mode after it\n"
                           "  Hint: restore the mode the model had (model.train(was_training)), not always train()")
     print("✔ predict: correct (eval mode, no graph, mode restored)")
-    return True
 
 
 # ----------------------------------------------------------------------------- exercise 5
@@ -436,7 +432,7 @@ def _focal_reference(logits: torch.Tensor, targets: torch.Tensor, gamma: float, 
     return {"mean": loss.mean(), "sum": loss.sum(), "none": loss}[reduction]
 
 
-def check_focal_loss(focal_loss: Any) -> bool:
+def check_focal_loss(focal_loss: Any) -> None:
     """Exercise 5: focal_loss(logits, targets, gamma=2.0, reduction="mean") against a reference."""
     if focal_loss is Ellipsis:
         raise NotAttempted("focal_loss: not attempted yet: replace the `...` with your code")
@@ -476,7 +472,6 @@ def check_focal_loss(focal_loss: Any) -> bool:
         raise CheckFailed("focal_loss on logits of ±1e4: the gradient is not finite\n  Hint: use F.log_softmax "
                           "rather than torch.log(torch.softmax(...))")
     print("✔ focal_loss: correct (gamma=0 is cross-entropy, reductions, finite at logits of ±1e4)")
-    return True
 
 
 # ----------------------------------------------------------------------------- exercise 6
@@ -503,7 +498,7 @@ def _same_size_conv(call: LayerCall) -> str | None:
             "kernel_size=3, padding=1")
 
 
-def check_fixed_net(FixedNet: Any) -> bool:  # noqa: N803
+def check_fixed_net(FixedNet: Any) -> None:  # noqa: N803
     """Exercise 6: seed 001's network repaired: (N, 1, 28, 28) -> (N, 10) with the specified layers."""
     model = _instantiate(FixedNet, (), "FixedNet")
     if _untouched(model) and type(model).forward is nn.Module.forward:
@@ -533,4 +528,3 @@ def check_fixed_net(FixedNet: Any) -> bool:  # noqa: N803
         model.train(was_training)
     print(f"✔ FixedNet: correct: (N, 1, 28, 28) -> (N, 10) with {FIXED_NET_PARAMETERS:,} parameters"
           + _shape_report(calls).replace("\n  Shapes", "\n  shapes"))
-    return True
