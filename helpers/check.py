@@ -21,6 +21,8 @@ import torch
 __all__ = [
     "CheckFailed",
     "NotAttempted",
+    "failure",
+    "require_attempted",
     "check_tensor",
     "check_shape",
     "check_close",
@@ -46,12 +48,14 @@ class NotAttempted(CheckFailed):
     """The exercise still holds its `...` placeholder (lesson cells are tagged so Run All goes on)."""
 
 
-def _not_attempted(value: Any, name: str) -> None:
+def require_attempted(value: Any, name: str) -> None:
+    """Raise NotAttempted if `value` is still the exercise's `...` placeholder."""
     if value is Ellipsis:
         raise NotAttempted(f"{name}: not attempted yet: replace the `...` with your code, then run this cell again")
 
 
-def _fail(name: str, problem: str, hint: str | None) -> CheckFailed:
+def failure(name: str, problem: str, hint: str | None = None) -> CheckFailed:
+    """The CheckFailed for `name`: "name: problem" plus an optional hint line (raise it)."""
     message = f"{name}: {problem}"
     if hint:
         message += f"\n  Hint: {hint}"
@@ -68,12 +72,12 @@ def _passed(name: str, quiet: bool) -> None:
 def _as_tensor(value: Any, name: str, hint: str | None) -> torch.Tensor:
     if isinstance(value, torch.Tensor):
         return value
-    _not_attempted(value, name)
+    require_attempted(value, name)
     if isinstance(value, np.ndarray):
-        raise _fail(name, f"got a NumPy array, expected a torch.Tensor", hint or "convert with torch.from_numpy(...)")
+        raise failure(name, "got a NumPy array, expected a torch.Tensor", hint or "convert with torch.from_numpy(...)")
     if value is None:
-        raise _fail(name, "got None, expected a torch.Tensor", hint or "did your function forget to `return` its result?")
-    raise _fail(name, f"got {type(value).__name__}, expected a torch.Tensor", hint)
+        raise failure(name, "got None, expected a torch.Tensor", hint or "did your function forget to `return` its result?")
+    raise failure(name, f"got {type(value).__name__}, expected a torch.Tensor", hint)
 
 
 def _fmt(x: float | int | bool) -> str:
@@ -85,7 +89,7 @@ def check_shape(got: Any, expected_shape: Sequence[int], *, name: str = "result"
     """Check that `got` is a tensor of shape `expected_shape`."""
     got = _as_tensor(got, name, hint)
     if tuple(got.shape) != tuple(expected_shape):
-        raise _fail(name, f"shape is {tuple(got.shape)}, expected {tuple(expected_shape)}", hint)
+        raise failure(name, f"shape is {tuple(got.shape)}, expected {tuple(expected_shape)}", hint)
     return _passed(name, quiet)
 
 
@@ -99,10 +103,10 @@ def check_tensor(got: Any, expected: torch.Tensor, *, name: str = "result", atol
     got = _as_tensor(got, name, hint)
     check_shape(got, expected.shape, name=name, hint=hint)
     if check_dtype and got.dtype != expected.dtype:
-        raise _fail(name, f"dtype is {got.dtype}, expected {expected.dtype}",
+        raise failure(name, f"dtype is {got.dtype}, expected {expected.dtype}",
                     hint or f"convert with .to({expected.dtype}) or create it with dtype={expected.dtype}")
     if check_device and got.device != expected.device:
-        raise _fail(name, f"is on device {got.device}, expected {expected.device}", hint or "use .to(device)")
+        raise failure(name, f"is on device {got.device}, expected {expected.device}", hint or "use .to(device)")
     got_cmp = got.detach().to("cpu", torch.float64) if got.is_floating_point() or expected.is_floating_point() \
         else got.detach().cpu()
     exp_cmp = expected.detach().to("cpu", got_cmp.dtype)
@@ -119,7 +123,7 @@ def check_tensor(got: Any, expected: torch.Tensor, *, name: str = "result", atol
         if got_cmp.is_floating_point():
             diff = (got_cmp - exp_cmp).abs().nan_to_num(nan=float("inf")).max().item()
             summary += f", largest difference {diff:.3g}"
-        raise _fail(name, f"values differ {where}: got {_fmt(g)}, expected {_fmt(e)} ({summary})", hint)
+        raise failure(name, f"values differ {where}: got {_fmt(g)}, expected {_fmt(e)} ({summary})", hint)
     return _passed(name, quiet)
 
 
@@ -128,13 +132,13 @@ def check_close(got: Any, expected: float, *, name: str = "result", atol: float 
     """Check a Python number (or one-element tensor) against `expected`."""
     if isinstance(got, torch.Tensor):
         if got.numel() != 1:
-            raise _fail(name, f"expected a single number, got a tensor of shape {tuple(got.shape)}", hint)
+            raise failure(name, f"expected a single number, got a tensor of shape {tuple(got.shape)}", hint)
         got = got.item()
-    _not_attempted(got, name)
+    require_attempted(got, name)
     if not isinstance(got, (int, float, np.number)) or isinstance(got, bool):
-        raise _fail(name, f"expected a number, got {type(got).__name__} {got!r}", hint)
+        raise failure(name, f"expected a number, got {type(got).__name__} {got!r}", hint)
     if not abs(float(got) - expected) <= atol + rtol * abs(expected):
-        raise _fail(name, f"got {_fmt(float(got))}, expected {_fmt(float(expected))}", hint)
+        raise failure(name, f"got {_fmt(float(got))}, expected {_fmt(float(expected))}", hint)
     return _passed(name, quiet)
 
 
@@ -144,7 +148,7 @@ def check_implemented(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     try:
         return fn(*args, **kwargs)
     except NotImplementedError:
-        raise _fail(name, "not written yet (it still raises NotImplementedError)",
+        raise failure(name, "not written yet (it still raises NotImplementedError)",
                     "replace the `raise NotImplementedError` line with your code") from None
 
 
@@ -166,7 +170,7 @@ def check_function(fn: Callable[..., Any], reference: Callable[..., Any], cases:
         # Clone tensor inputs so an in-place student function cannot change the reference's input.
         student_args = [a.clone() if isinstance(a, torch.Tensor) else a for a in args]
         got = check_implemented(fn, *student_args)
-        _not_attempted(got, name)
+        require_attempted(got, name)
         expected = reference(*args)
         call = f"{name}({', '.join(_describe(a) for a in args)})"
         if isinstance(expected, torch.Tensor):
@@ -174,18 +178,18 @@ def check_function(fn: Callable[..., Any], reference: Callable[..., Any], cases:
         elif isinstance(expected, float):
             check_close(got, expected, name=call, atol=atol, rtol=rtol, hint=hint)
         elif got != expected:
-            raise _fail(call, f"returned {_describe(got)}, expected {_describe(expected)}", hint)
+            raise failure(call, f"returned {_describe(got)}, expected {_describe(expected)}", hint)
     return _passed(name, quiet)
 
 
 def check_choice(answer: Any, options: Sequence[str], *, name: str = "answer", quiet: bool = False) -> None:
     """Check that a quiz answer is one of `options` (it does not say whether it is right)."""
-    _not_attempted(answer, name)
+    require_attempted(answer, name)
     if not isinstance(answer, str):
-        raise _fail(name, f"must be a string such as {options[0]!r}, got {type(answer).__name__} {answer!r}",
+        raise failure(name, f"must be a string such as {options[0]!r}, got {type(answer).__name__} {answer!r}",
                     "write the letter in quotes, for example: q1_answer = \"b\"")
     if answer.strip().lower() not in [o.lower() for o in options]:
-        raise _fail(name, f"{answer!r} is not one of the options {', '.join(map(repr, options))}", None)
+        raise failure(name, f"{answer!r} is not one of the options {', '.join(map(repr, options))}", None)
     if not quiet:
         print(f"✔ {name}: {answer.strip().lower()!r} is a valid option (graded later)")
 
@@ -196,13 +200,13 @@ def check_no_loops(fn: Callable[..., Any], *, hint: str | None = None) -> None:
     try:
         source = textwrap.dedent(inspect.getsource(fn))
     except (OSError, TypeError):
-        raise _fail(name, "its source code cannot be read, so the no-loops rule cannot be checked",
+        raise failure(name, "its source code cannot be read, so the no-loops rule cannot be checked",
                     "define it with `def` in a notebook cell") from None
     loop_types = (ast.For, ast.While, ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp, ast.AsyncFor)
     for node in ast.walk(ast.parse(source)):
         if isinstance(node, loop_types):
             kind = type(node).__name__.replace("Comp", " comprehension").replace("GeneratorExp", "generator")
-            raise _fail(name, f"uses a Python loop ({kind.lower()} on line {node.lineno} of the function)",
+            raise failure(name, f"uses a Python loop ({kind.lower()} on line {node.lineno} of the function)",
                         hint or "use broadcasting and tensor operations instead of looping over elements")
 
 

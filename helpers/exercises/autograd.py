@@ -6,19 +6,7 @@ from typing import Any
 
 import torch
 
-from helpers.check import CheckFailed, NotAttempted, check_close, check_tensor
-
-
-def _fail(name: str, problem: str, hint: str | None = None) -> CheckFailed:
-    message = f"{name}: {problem}"
-    if hint:
-        message += f"\n  Hint: {hint}"
-    return CheckFailed(message)
-
-
-def _not_attempted(value: Any, name: str) -> None:
-    if value is Ellipsis:
-        raise NotAttempted(f"{name}: not attempted yet: replace the `...` with your code, then run this cell again")
+from helpers.check import NotAttempted, check_close, check_tensor, failure as _fail, require_attempted as _not_attempted
 
 
 def check_grad_x(x: torch.Tensor, grad_x: Any) -> None:

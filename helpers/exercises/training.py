@@ -9,16 +9,9 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from helpers.check import CheckFailed, NotAttempted, check_close, check_implemented
+from helpers.check import NotAttempted, check_close, check_implemented, failure as _fail
 
 __all__ = ["check_epoch_accuracy", "check_train_step", "check_warmup_cosine", "check_grad_norm"]
-
-
-def _fail(name: str, problem: str, hint: str | None = None) -> CheckFailed:
-    message = f"{name}: {problem}"
-    if hint:
-        message += f"\n  Hint: {hint}"
-    return CheckFailed(message)
 
 
 def _require_function(fn: object, name: str) -> None:

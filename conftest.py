@@ -1,25 +1,30 @@
-"""Shared pytest set-up: group notebook cells per notebook for xdist, and report totals."""
+"""Shared pytest set-up for tests/, course/ and source/: group notebook cells per notebook
+for xdist, and report totals. (At the root so that its hooks see the notebook items too.)"""
 
 from __future__ import annotations
 
+import re
 import sys
 import time
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))  # lets tests import grading.py and wrong_answers.py
+sys.path.insert(0, str(Path(__file__).parent / "tests"))  # lets tests import grading.py and wrong_answers
 
 _started = time.monotonic()
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the xdist_group marks
 def pytest_collection_modifyitems(items):
     # nbval runs the cells of one notebook in one kernel, in order, so each notebook must
     # stay on one xdist worker; the round-trip of one assignment shares one fixture.
     for item in items:
         path = Path(str(item.fspath))
         if path.suffix == ".ipynb":
-            item.add_marker(pytest.mark.xdist_group(path.as_posix()))
+            # Group names must be plain words: xdist appends them to the node id after "@".
+            group = re.sub(r"[^A-Za-z0-9_-]", "_", f"{path.parent.name}-{path.stem}")
+            item.add_marker(pytest.mark.xdist_group(group))
         elif hasattr(item, "callspec") and "graded" in item.callspec.params:
             item.add_marker(pytest.mark.xdist_group(f"grading-{item.callspec.params['graded']}"))
 
@@ -33,7 +38,7 @@ def pytest_terminal_summary(terminalreporter):
     terminalreporter.write_sep("=", "course summary")
     terminalreporter.write_line(f"notebooks executed by nbval: {len(notebooks)}")
     terminalreporter.write_line(f"notebooks executed by nbgrader autograde: {graded}")
-    screenshots = Path(__file__).resolve().parents[1] / "test-artifacts" / "browser"
+    screenshots = Path(__file__).resolve().parent / "test-artifacts" / "browser"
     if any(screenshots.glob("*.png")):
         terminalreporter.write_line(f"browser screenshots: {screenshots}")
     terminalreporter.write_line(f"test suite wall time: {int(minutes)} min {seconds:.0f} s")
