@@ -22,6 +22,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from helpers.quiz import load_quiz
 
@@ -127,20 +128,30 @@ def _screenshot(page, name: str) -> Path:
 
 def _open_notebook(page, lab, relative: str) -> None:
     base, token, _ = lab
-    page.goto(f"{base}/lab/tree/{relative}?token={token}")
-    page.wait_for_selector(".jp-NotebookPanel .jp-Cell", timeout=90_000)
+    # A workspace of its own (reset) per notebook: otherwise JupyterLab restores the tabs
+    # that earlier tests opened, and their cells are found first.
+    workspace = Path(relative).stem.replace(".", "-")
+    page.goto(f"{base}/lab/workspaces/{workspace}/tree/{relative}?token={token}&reset")
+    page.wait_for_selector(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Cell", timeout=90_000)
     # Wait until the kernel is idle so that "Run All" is not lost while it starts.
     page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=90_000)
 
 
 def _run_all(page) -> None:
-    page.locator(".jp-NotebookPanel").first.click(position={"x": 5, "y": 5})
-    page.get_by_role("menuitem", name="Run", exact=True).click()
-    page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
-    # A cell gets an execution count such as [1] once the kernel runs the cells.
-    page.wait_for_function(
-        "() => [...document.querySelectorAll('.jp-InputPrompt')].some(e => /\\[\\d+\\]/.test(e.textContent))",
-        timeout=120_000)
+    # The status bar says "Python 3 (ipykernel) | Idle" once the kernel is connected.
+    page.locator(".jp-StatusBar-Item", has_text="| Idle").first.wait_for(timeout=120_000)
+    for attempt in range(3):  # a click that lands while JupyterLab is still busy starting can be lost
+        page.locator(".jp-NotebookPanel:not(.lm-mod-hidden)").first.click(position={"x": 5, "y": 5})
+        page.get_by_role("menuitem", name="Run", exact=True).click()
+        page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
+        try:  # a cell gets an execution count such as [1] once the kernel runs the cells
+            page.wait_for_function(
+                "() => [...document.querySelectorAll('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-InputPrompt')]"
+                ".some(e => /\\[\\d+\\]/.test(e.textContent))", timeout=45_000)
+            return
+        except PlaywrightTimeout:
+            if attempt == 2:
+                raise
 
 
 def test_lesson_quiz_gives_feedback_for_wrong_then_right_answer(lab, page):
