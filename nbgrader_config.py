@@ -50,3 +50,39 @@ c.Execute.error_on_timeout = {
         "every exercise here finishes in a few seconds on a laptop CPU."
     ],
 }
+
+# --- Grading limits (autograde only; docs/grading-sandbox.md) ---------------------------
+# `nbgrader autograde` runs student code in the `course-sandbox` kernel: bubblewrap with no
+# network, only the student's own folder visible and writable (source/, release/, the
+# gradebook and other students' folders are hidden), as a uid of its own, under the limits
+# below. Without bubblewrap (macOS, a laptop without it) it falls back to the limits alone
+# and logs "REDUCED SANDBOX". `nbgrader validate` (students) keeps the normal kernel.
+# A tamper guard runs before and after every test cell, and the submitted notebook is
+# rebuilt around the instructor's cells first (helpers/grading/autograde.py).
+# Preprocessors are named as strings so that other nbgrader commands do not import them.
+_NB = "nbgrader.preprocessors."
+_OURS = "helpers.grading.autograde."
+c.SandboxKernelManager.sandbox = "auto"          # auto | bwrap (fail without it) | rlimits | off
+c.SandboxKernelManager.memory_limit_mib = 4096   # address space of the kernel (RLIMIT_AS)
+c.SandboxKernelManager.max_processes = 64        # processes + threads of the kernel's uid (RLIMIT_NPROC)
+c.SandboxKernelManager.max_file_size_mib = 256   # largest file the kernel may write (RLIMIT_FSIZE)
+c.SandboxKernelManager.tmp_size_mib = 512        # the kernel's private /tmp
+c.SandboxKernelManager.hide_paths = [str(COURSE_ROOT)]  # the student's folder is bound back
+c.GuardedExecute.kernel_name = "course-sandbox"  # validate keeps Execute.kernel_name above
+c.GuardedExecute.max_cell_output_kib = 100       # output a graded cell may keep; the rest is dropped
+c.GuardedExecute.guard = True                    # tamper guard around every test cell
+c.RestoreNotebook.course_root = str(COURSE_ROOT)   # where source/ holds the instructor notebooks
+c.Autograde.sanitize_preprocessors = [_NB + "ClearOutput", _NB + "DeduplicateIds", _NB + "OverwriteKernelspec",
+                                      _OURS + "RestoreNotebook", _NB + "OverwriteCells", _NB + "CheckCellMetadata"]
+c.Autograde.autograde_preprocessors = [_OURS + "GuardedExecute", _NB + "IgnorePattern",
+                                       "nbconvert.preprocessors.ClearMetadataPreprocessor", _NB + "LimitOutput",
+                                       _NB + "SaveAutoGrades", _NB + "AssignLatePenalties", _NB + "CheckCellMetadata"]
+
+# --- Gradebook database ------------------------------------------------------------------
+# gradebook.db (SQLite) in this folder, unless the environment variable NBGRADER_DB_URL names
+# another database, e.g. postgresql+psycopg2://grader@dbhost/pytorch_course for a class
+# graded by several processes or machines at once (docs/instructor.md, "PostgreSQL").
+import os  # noqa: E402
+
+if os.environ.get("NBGRADER_DB_URL"):
+    c.CourseDirectory.db_url = os.environ["NBGRADER_DB_URL"]
