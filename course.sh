@@ -52,15 +52,22 @@ ensure_env() {
     export PYTHONNOUSERSITE=1
 }
 
-ensure_browser() {
-    # The browser tests drive Debian's Chromium with Playwright (never `playwright install`).
-    [ -x /usr/bin/chromium ] && return 0
+ensure_test_tools() {
+    # Debian packages the tests use (never downloaded browsers or services):
+    #   chromium     the browser tests, driven by Playwright
+    #   postgresql   the PostgreSQL gradebook test starts its own server on loopback
+    #   bubblewrap   the grading sandbox (docs/grading-sandbox.md)
+    local missing=()
+    [ -x /usr/bin/chromium ] || missing+=(chromium)
+    compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || missing+=(postgresql)
+    command -v bwrap >/dev/null 2>&1 || missing+=(bubblewrap)
+    [ "${#missing[@]}" = 0 ] && return 0
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-        say "Installing Chromium from Debian's packages for the browser tests (about 30 s)"
-        { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } >/dev/null 2>&1 ||
-            say "Could not install chromium; the browser tests will say so"
+        say "Installing ${missing[*]} from Debian's packages for the tests (about a minute)"
+        { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"; } >/dev/null 2>&1 ||
+            say "Could not install ${missing[*]}; the tests that need them will say so"
     else
-        say "No /usr/bin/chromium: the browser tests will be skipped (sudo apt-get install chromium enables them)"
+        say "Missing ${missing[*]}: the tests that need them are skipped (sudo apt-get install ${missing[*]} enables them)"
     fi
 }
 
@@ -77,7 +84,7 @@ cmd_lab() {
 cmd_test() {
     local started=$SECONDS status=0
     ensure_env
-    ensure_browser
+    ensure_test_tools
     cd "$ROOT"
     local pytest=(python -m pytest -n "${COURSE_TEST_WORKERS:-2}" "$@")
     # Two test workers share the cores: one thread per process avoids oversubscription,
