@@ -95,12 +95,22 @@ def _bwrap_command(settings: dict[str, Any], uid: int | None, kernel: list[str])
         cmd += ["--unshare-user"]  # unprivileged bwrap: a user namespace maps our own uid
     tmp_size = settings.get("tmp_size_mib")
     cmd += (["--size", str(int(tmp_size) * 1024 * 1024)] if tmp_size else []) + ["--perms", "1777", "--tmpfs", "/tmp"]
-    for hidden in settings.get("hide", []):
-        if os.path.isdir(hidden) and not hidden.startswith("/tmp/"):
-            cmd += ["--tmpfs", hidden]
-    for readable in settings.get("readable", []):
-        if os.path.exists(readable):
-            cmd += ["--ro-bind", readable, readable]
+    hidden = [h for h in settings.get("hide", []) if os.path.isdir(h) and not h.startswith("/tmp/")]
+    for folder in hidden:
+        cmd += ["--tmpfs", folder]
+    readable = [r for r in settings.get("readable", []) if os.path.exists(r)]
+    # bwrap creates the missing folders on the way to a mount point with mode 0700, which the
+    # kernel's own uid cannot cross (a course cloned under /tmp, say): create them 0755 first.
+    emptied = ["/tmp", *hidden]
+    made: list[str] = []
+    for target in [*readable, work, private]:
+        for parent in reversed(Path(target).parents):
+            folder = str(parent)
+            if folder not in made and any(folder.startswith(e + "/") for e in emptied):
+                cmd += ["--perms", "0755", "--dir", folder]
+                made.append(folder)
+    for folder in readable:
+        cmd += ["--ro-bind", folder, folder]
     cmd += ["--bind", work, work, "--bind", private, private, "--chdir", work]
     if uid is not None:
         setpriv = shutil.which("setpriv") or "/usr/bin/setpriv"
