@@ -28,12 +28,18 @@ class WrongAnswer:
     why: str
 
 
-def nbgrader(course: Path, *args: str, timeout: int = 900) -> subprocess.CompletedProcess:
-    """Run an nbgrader command in `course`; fail with its log if it fails."""
+def nbgrader_unchecked(course: Path, *args: str, timeout: int = 900) -> subprocess.CompletedProcess:
+    """Run an nbgrader command in `course` and return it whatever its exit status (its log is
+    stdout + stderr): for batches where some students are expected to fail."""
     # nbgrader calls `alembic` through PATH, so the environment's bin/ goes first.
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
-    proc = subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=course, env=env,
+    return subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=course, env=env,
                           capture_output=True, text=True, timeout=timeout)
+
+
+def nbgrader(course: Path, *args: str, timeout: int = 900) -> subprocess.CompletedProcess:
+    """Run an nbgrader command in `course`; fail with its log if it fails."""
+    proc = nbgrader_unchecked(course, *args, timeout=timeout)
     if proc.returncode != 0:
         raise AssertionError(f"nbgrader {' '.join(args)} failed ({proc.returncode}):\n"
                              f"{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}")
@@ -75,11 +81,8 @@ def replace_cell(notebook: nbformat.NotebookNode, grade_id: str, code: str) -> n
 
 
 def submit(course: Path, student: str, assignment: str, notebooks: dict[str, nbformat.NotebookNode]) -> None:
-    folder = course / "submitted" / student / assignment
-    folder.mkdir(parents=True)
-    for name, notebook in notebooks.items():
-        nbformat.write(notebook, folder / name)
-    (folder / "timestamp.txt").write_text("2026-11-23 12:00:00.000000 UTC")
+    """Put `notebooks` where `nbgrader collect` would: submitted/<student>/<assignment>/."""
+    submit_files(course, student, assignment, {name: nbformat.writes(nb) for name, nb in notebooks.items()})
 
 
 @dataclass
@@ -92,11 +95,13 @@ class GradingResult:
     notebooks_executed: int = 0
 
 
-def read_gradebook(course: Path, assignment: str, students: list[str]) -> GradingResult:
+def read_gradebook(course: Path, assignment: str, students: list[str], db_url: str | None = None,
+                   course_id: str = "pytorch-in-practice") -> GradingResult:
+    """Scores per student and per grade cell, from the course's SQLite gradebook or `db_url`."""
     from nbgrader.api import Gradebook
 
     result = GradingResult(course, assignment)
-    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gradebook:
+    with Gradebook(db_url or f"sqlite:///{course / 'gradebook.db'}", course_id) as gradebook:
         for student in students:
             submission = gradebook.find_submission(assignment, student)
             result.total[student] = submission.score
@@ -114,30 +119,6 @@ def exported_scores(course: Path, assignment: str) -> dict[str, float]:
                 if row["assignment"] == assignment}
 
 
-def read_gradebook_at(db_url: str, course: Path, assignment: str, students: list[str],
-                      course_id: str = "pytorch-in-practice") -> GradingResult:
-    """read_gradebook for any database URL (PostgreSQL too)."""
-    from nbgrader.api import Gradebook
-
-    result = GradingResult(course, assignment)
-    with Gradebook(db_url, course_id) as gradebook:
-        for student in students:
-            submission = gradebook.find_submission(assignment, student)
-            result.total[student] = submission.score
-            result.max_score = submission.max_score
-            result.cells[student] = {grade.name: grade.score for notebook in submission.notebooks
-                                     for grade in notebook.grades}
-    return result
-
-
-def submit_file(course: Path, student: str, assignment: str, name: str, content: str) -> None:
-    """Submit a file as it is (e.g. a notebook that is not valid JSON)."""
-    folder = course / "submitted" / student / assignment
-    folder.mkdir(parents=True)
-    (folder / name).write_text(content)
-    (folder / "timestamp.txt").write_text("2026-11-23 12:00:00.000000 UTC")
-
-
 def run_parallel_autograde(course: Path, assignment: str, *args: str, env: dict[str, str] | None = None,
                            timeout: int = 900) -> tuple[subprocess.CompletedProcess, dict[str, dict]]:
     """`python -m helpers.grading.parallel autograde` in `course`: the process and student -> result."""
@@ -151,13 +132,6 @@ def run_parallel_autograde(course: Path, assignment: str, *args: str, env: dict[
     by_student = {r["student"]: r for r in json.loads(results.read_text())} if results.exists() else {}
     return proc, by_student
 
-
-def nbgrader_unchecked(course: Path, *args: str, timeout: int = 900) -> subprocess.CompletedProcess:
-    """Run an nbgrader command in `course` and return it whatever its exit status (its log is
-    stdout + stderr): for batches where some students are expected to fail."""
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
-    return subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=course, env=env,
-                          capture_output=True, text=True, timeout=timeout)
 
 
 def submit_files(course: Path, student: str, assignment: str, files: dict[str, str | bytes]) -> None:

@@ -17,7 +17,7 @@ import nbformat
 import pytest
 
 from grading import (REPO, make_course_copy, nbgrader, read_gradebook, replace_cell, run_parallel_autograde, submit,
-                     submit_file)
+                     submit_files)
 from wrong_answers import WRONG_ANSWERS
 
 pytestmark = pytest.mark.xdist_group("test_grading_parallel")
@@ -66,7 +66,7 @@ def courses(tmp_path_factory):
     submit(course, "wrong_a", ASSIGNMENT, {NOTEBOOK: wrong_a})
     submit(course, "wrong_b", ASSIGNMENT, {NOTEBOOK: replace_cell(source, squared.cell, squared.code.strip())})
     submit(course, "exits", ASSIGNMENT, {NOTEBOOK: replace_cell(source, "batched_matmul", "import sys\nsys.exit(0)")})
-    submit_file(course, BROKEN, ASSIGNMENT, NOTEBOOK, '{"cells": [ this is not JSON')
+    submit_files(course, BROKEN, ASSIGNMENT, {NOTEBOOK: '{"cells": [ this is not JSON'})
 
     sequential = base / "sequential"
     shutil.copytree(course, sequential)

@@ -24,7 +24,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from grading import (REPO, exported_scores, grade_cells, make_course_copy, nbgrader, read_gradebook_at, replace_cell,
+from grading import (REPO, exported_scores, grade_cells, make_course_copy, nbgrader, read_gradebook, replace_cell,
                      run_parallel_autograde, submit)
 from wrong_answers import WRONG_ANSWERS
 
@@ -169,7 +169,7 @@ def test_parallel_autograde_into_postgresql(postgres, tmp_path, monkeypatch, rec
     assert not (course / "gradebook.db").exists(), "graded into SQLite, not PostgreSQL"
 
     points = grade_cells(source)
-    graded = read_gradebook_at(postgres.url, course, ASSIGNMENT, students)
+    graded = read_gradebook(course, ASSIGNMENT, students, db_url=postgres.url)
     assert graded.max_score == sum(points.values())
     assert graded.cells["solution"] == points
     assert graded.total["blank"] == 0
