@@ -374,16 +374,19 @@ def check_exits(result) -> None:
 def check_infinite_loop(result) -> None:
     _expect(result, "loop", {"test_normalize_rows"})
     assert "CellTimeoutError" in _errors(result, "loop")
+    assert "cell normalize_rows: CellTimeoutError: stopped by the time limit per cell" in _log_lines(result, "loop")
 
 
 def check_memory_bomb(result) -> None:
     _expect(result, "bombs", {"test_batched_matmul", "test_pairwise_distances"})
     assert "MemoryError" in _errors(result, "bombs")
+    assert "cell batched_matmul: MemoryError: stopped by the memory limit" in _log_lines(result, "bombs")
 
 
 def check_fork_bomb(result) -> None:
     _expect(result, "bombs", {"test_batched_matmul", "test_pairwise_distances"})
     assert "BlockingIOError" in _errors(result, "bombs")
+    assert "cell pairwise_distances: BlockingIOError: stopped by the process limit" in _log_lines(result, "bombs")
 
 
 def check_huge_output(result) -> None:

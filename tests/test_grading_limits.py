@@ -1,5 +1,6 @@
-"""nbgrader_config.py's per-cell time limit: a stuck cell is stopped with a clear message,
-loses its points, and the rest of the notebook is still graded."""
+"""Grading limits set in nbgrader_config.py: a stuck cell or a huge file is stopped with a
+clear message and a log line naming the limit, loses its points, and the rest of the
+notebook is still graded. (Memory and process limits: test_grading_attacks.py.)"""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ def test_infinite_loop_is_stopped_with_a_clear_message(tmp_path):
     submit(course, "stuck", "01_tensors", {"01_tensors.ipynb": stuck})
 
     # The course's limit is 120 s; a short limit here keeps the test fast, same mechanism.
-    nbgrader(course, "autograde", "01_tensors", "--force", "--Execute.timeout=10")
+    proc = nbgrader(course, "autograde", "01_tensors", "--force", "--Execute.timeout=10")
 
     result = read_gradebook(course, "01_tensors", ["stuck"])
     assert result.cells["stuck"]["test_normalize_rows"] == 0
@@ -29,3 +30,24 @@ def test_infinite_loop_is_stopped_with_a_clear_message(tmp_path):
     errors = [o for c in graded.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
     assert any(o.ename == "CellTimeoutError" and "ran longer than" in "".join(o.traceback) and
                "infinite loop" in "".join(o.traceback) for o in errors), errors
+    assert ("student stuck: notebook 01_tensors: cell test_normalize_rows: CellTimeoutError: stopped by the time "
+            "limit per cell" in proc.stdout + proc.stderr)
+
+
+def test_file_size_limit_stops_a_huge_file_and_names_the_limit(tmp_path):
+    course = make_course_copy(tmp_path, "01_tensors")
+    nbgrader(course, "generate_assignment", "01_tensors", "--force")
+    solution = nbformat.read(REPO / "source" / "01_tensors" / "01_tensors.ipynb", as_version=4)
+    # 300 MiB into the student's own folder, past the 256 MiB limit, in 1 MiB writes.
+    filler = ('with open("filler.bin", "wb") as _handle:\n    for _ in range(300):\n'
+              '        _handle.write(bytes(2**20))\nq1_answer = "b"')
+    submit(course, "filler", "01_tensors", {"01_tensors.ipynb": replace_cell(solution, "q1", filler)})
+
+    proc = nbgrader(course, "autograde", "01_tensors", "--force")
+
+    log = proc.stdout + proc.stderr
+    assert "student filler: notebook 01_tensors: cell q1: OSError: stopped by the file size limit" in log, log[-3000:]
+    written = course / "autograded" / "filler" / "01_tensors" / "filler.bin"
+    assert written.stat().st_size <= 256 * 2**20
+    result = read_gradebook(course, "01_tensors", ["filler"])
+    assert result.cells["filler"]["test_q1"] == 0 and result.total["filler"] == 23.0, result.cells

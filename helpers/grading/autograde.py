@@ -11,7 +11,8 @@ GuardedExecute (autograde step, replaces nbgrader's Execute): runs the notebook 
 (helpers.grading.guard) just before and after every test cell, caps the output a cell may
 leave in the notebook, and survives a dead kernel (os._exit, a crash, the memory limit): the
 cell that killed it gets an error, a fresh kernel replays the earlier cells and grading goes
-on. Every such event is logged as `student S: notebook N: cell C: what happened`.
+on. Every such event, and every cell a grading limit stopped (time, memory, processes, file
+size), is logged as `student S: notebook N: cell C: what happened`.
 """
 
 from __future__ import annotations
@@ -37,6 +38,22 @@ from traitlets import Bool, Integer, Unicode
 from helpers.grading.sandbox import KERNEL_NAME
 
 GUARD_OK = "course-guard-ok"
+
+
+#: Errors that mean a grading limit stopped the cell (ename, text in evalue or None) -> which limit.
+LIMIT_ERRORS = {("CellTimeoutError", None): "the time limit per cell (Execute.timeout)",
+                ("MemoryError", None): "the memory limit (SandboxKernelManager.memory_limit_mib)",
+                ("BlockingIOError", "Resource temporarily unavailable"):
+                    "the process limit (SandboxKernelManager.max_processes)",
+                ("OSError", "File too large"): "the file size limit (SandboxKernelManager.max_file_size_mib)"}
+
+
+def _limit_hit(output: NotebookNode) -> str | None:
+    """Which grading limit an error output reports, if any."""
+    for (ename, text), limit in LIMIT_ERRORS.items():
+        if output.get("ename") == ename and (text is None or text in str(output.get("evalue", ""))):
+            return limit
+    return None
 
 
 def _who(resources: dict) -> str:
@@ -251,6 +268,10 @@ class GuardedExecute(Execute):
                 return cell, resources
             cell, resources = super().preprocess_cell(cell, resources, index)
             self._note_truncation(cell, index, label)
+            for output in cell.outputs:
+                limit = _limit_hit(output) if output.get("output_type") == "error" else None
+                if limit:
+                    self.log.warning("%s: cell %s: %s: stopped by %s", self._who, label, output.ename, limit)
             self._executed.append(cell.source)
             tampering = self._guard(cell, index, "after") if is_test and self.guard else None
             if tampering:
