@@ -93,6 +93,7 @@ class GradingResult:
     max_score: float = 0.0
     cells: dict[str, dict[str, float]] = field(default_factory=dict)  # student -> grade_id -> score
     notebooks_executed: int = 0
+    log: str = ""                                               # nbgrader autograde's output
 
 
 def read_gradebook(course: Path, assignment: str, students: list[str], db_url: str | None = None,

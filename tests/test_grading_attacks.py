@@ -359,6 +359,13 @@ def check_files_and_network(result) -> None:
     assert _digest(REPO / "source" / A / NB) == result["before"]["repo_source"]
     assert not (course / "pwned.txt").exists() and not (course / "submitted" / "honest" / "pwned.txt").exists()
     assert not result["outside"].exists()
+    # The log names what was tried (not the write under /tmp: the kernel's /tmp is its own scratch space).
+    lines = _log_lines(result, "files")
+    for what in ["read " + str(course / "source" / A / NB), "read " + str(course / "gradebook.db"),
+                 "read " + str(course / "submitted" / "honest" / A / NB), "read " + str(REPO / "source" / A / NB),
+                 "write " + str(course / "gradebook.db"), "write " + str(course / "submitted" / "honest" / "pwned.txt"),
+                 "connect to ('127.0.0.1'"]:
+        assert f"student files: notebook 01_tensors: cell q1: outside the student's folder: {what}" in lines, lines
 
 
 def check_crash(result) -> None:
@@ -404,6 +411,7 @@ def test_honest_work_scores_full_marks(attacked, record_property):
     record_property("notebooks_executed", attacked["notebooks"])
     _expect(attacked, "honest", set())
     assert "tampering" not in _log_lines(attacked, "honest")
+    assert "outside the student's folder" not in _log_lines(attacked, "honest")
 
 
 def test_edited_deleted_moved_and_markdown_test_cells_are_restored(attacked):

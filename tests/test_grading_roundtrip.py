@@ -65,10 +65,11 @@ def graded(request, tmp_path_factory) -> GradingResult:
         submit(course, student, assignment, changed)
         students.append(student)
 
-    nbgrader(course, "autograde", assignment, "--force")
+    autograde = nbgrader(course, "autograde", assignment, "--force")
     nbgrader(course, "generate_feedback", assignment, "--force")
     result = read_gradebook(course, assignment, students)
     result.notebooks_executed = len(students) * len(names)
+    result.log = autograde.stdout + autograde.stderr
     return result
 
 
@@ -93,6 +94,16 @@ def test_solution_scores_full_marks(graded: GradingResult, record_property):
     assert graded.max_score > 0
     failing = {cell: score for cell, score in graded.cells["solution"].items() if score is None or score == 0}
     assert graded.total["solution"] == graded.max_score, f"reference solution lost points in {failing}"
+
+
+def test_honest_work_raises_no_alarm_in_the_grading_log(graded: GradingResult):
+    """The solution, the blank release and the wrong answers are honest work: the grading log
+    must not report tampering, access outside the student's folder, limits or dead kernels
+    (a false alarm would teach instructors to ignore the real ones)."""
+    alarms = ("tampering detected", "outside the student's folder", "stopped by the", "the kernel died",
+              "output limit", "restored")
+    flagged = [line for line in graded.log.splitlines() if any(alarm in line for alarm in alarms)]
+    assert not flagged, "\n".join(flagged)
 
 
 def test_blank_release_scores_zero(graded: GradingResult):

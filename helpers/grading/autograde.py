@@ -35,6 +35,7 @@ from nbgrader.api import Gradebook
 from nbgrader.preprocessors import Execute, NbGraderPreprocessor
 from traitlets import Bool, Integer, Unicode
 
+from helpers.grading.guard import cell_key
 from helpers.grading.sandbox import KERNEL_NAME
 
 GUARD_OK = "course-guard-ok"
@@ -64,6 +65,18 @@ def _who(resources: dict) -> str:
 # --------------------------------------------------------------------------------------
 # Sanitize: the instructor's cells, order and metadata
 # --------------------------------------------------------------------------------------
+
+def _without_hidden_tests(source: str) -> str:
+    """A test cell as the release has it (nbgrader's ClearHiddenTests, on a copy)."""
+    from nbgrader.preprocessors import ClearHiddenTests
+
+    cell = nbformat.v4.new_code_cell(source)
+    try:
+        ClearHiddenTests()._remove_hidden_test_region(cell)
+    except RuntimeError:  # unbalanced delimiters: nbgrader would not have released it
+        return source
+    return cell.source
+
 
 class RestoreNotebook(NbGraderPreprocessor):
     """Rebuild the submitted notebook around the instructor's cells (see the module docstring)."""
@@ -144,7 +157,9 @@ class RestoreNotebook(NbGraderPreprocessor):
                                      ", ".join(changed))
                 cell.metadata["nbgrader"] = meta
                 if src.locked and cell.source != src.source:
-                    self.log.warning("%s: cell %s: locked cell edited; restored", who, gid)
+                    # The student's copy lacks the hidden tests: only other differences are edits.
+                    if cell.source.strip() != _without_hidden_tests(src.source).strip():
+                        self.log.warning("%s: cell %s: locked cell edited; restored", who, gid)
                     cell.source = src.source
                 cells.append(cell)
                 cells.extend(extras.get(gid, []))
@@ -303,9 +318,20 @@ class GuardedExecute(Execute):
         if errors:
             return f"{errors[0].get('evalue', '')}".strip() or errors[0].get("ename", "guard failed")
         text = "".join(o.get("text", "") for o in probe.outputs if o.output_type == "stream")
+        self._log_access(text, nonce)
         if f"{GUARD_OK} {nonce}" not in text:
             return f"the integrity check {when} the cell did not run (cell execution intercepted)"
         return None
+
+    def _log_access(self, text: str, nonce: str) -> None:
+        """Log what the guard's audit hook saw the student's code try outside its folder."""
+        prefix = f"course-guard-access {nonce} "
+        for line in text.splitlines():
+            if line.startswith(prefix):
+                key, _, what = line[len(prefix):].partition(" ")
+                label = next((self._label(c, i) for i, c in enumerate(self.nb.cells)
+                              if c.cell_type == "code" and cell_key(c.source) == key), "?")
+                self.log.warning("%s: cell %s: outside the student's folder: %s", self._who, label, what)
 
     def _side_execute(self, cell: NotebookNode, index: int) -> None:
         """Execute a cell that is not part of the notebook (nbclient stores it at `index`: undo that)."""

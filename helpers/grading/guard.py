@@ -262,8 +262,87 @@ def _same_method(obj, name: str, value: Any) -> bool:
         any(vars(c).get(name) is func for c in type(obj).__mro__)
 
 
+# --------------------------------------------------------------------------------------
+# Access log: what the student's code tried outside its own folder (for the grading log)
+# --------------------------------------------------------------------------------------
+
+_access_notes: list[tuple[str, str]] = []   # (cell_key of the cell that ran, what it tried)
+MAX_ACCESS_NOTES = 20
+
+def cell_key(source: str) -> str:
+    """A short name for a cell's source (the kernel does not know the notebook's cell ids)."""
+    import hashlib
+
+    return hashlib.sha256(source.encode()).hexdigest()[:16]
+
+
+def _under(path: str, folders: list[str]) -> bool:
+    return any(path == f or path.startswith(f.rstrip("/") + "/") for f in folders)
+
+
+def watch_access(shell, own: list[str], scratch: list[str], hidden: list[str], readable: list[str]) -> None:
+    """Note, through a Python audit hook, file access outside the student's folders `own`
+    (changes anywhere but the `scratch` folders; reads and listings of the `hidden` course
+    folders, except the `readable` environment inside them) and network connections.
+
+    Only a log, not a protection (the sandbox blocks these; code in the student's process
+    could also silence it): it tells the instructor what a submission tried."""
+    import os
+
+    write_flags = os.O_WRONLY | os.O_RDWR | os.O_APPEND | os.O_CREAT | getattr(os, "O_TRUNC", 0)
+    seen: set[str] = set()
+    running = ["?"]  # which cell runs: a hash of its source, which the grader maps to the cell's name
+
+    def remember_cell(info: Any) -> None:
+        running[0] = cell_key(getattr(info, "raw_cell", "") or "")
+
+    shell.events.register("pre_run_cell", remember_cell)
+
+    def note(text: str) -> None:
+        if text in seen:
+            return
+        seen.add(text)
+        if len(_access_notes) < MAX_ACCESS_NOTES:
+            _access_notes.append((running[0], text))
+        elif len(_access_notes) == MAX_ACCESS_NOTES:
+            _access_notes.append((running[0], "... more attempts not listed"))
+
+    def path_of(value: Any) -> str | None:
+        if isinstance(value, (str, bytes, os.PathLike)):
+            return os.path.abspath(os.fsdecode(value))
+        return None  # a file descriptor
+
+    def hook(event: str, args: tuple) -> None:
+        try:
+            if event in ("open", "os.listdir", "os.scandir", "os.remove", "os.rename", "os.mkdir", "os.rmdir",
+                         "os.chmod", "shutil.rmtree"):
+                path = path_of(args[0])
+                if path is None or _under(path, own) or "/__pycache__/" in path:
+                    return
+                secret = _under(path, hidden) and not _under(path, readable)
+                if event == "open":
+                    mode, flags = args[1] or "", args[2] or 0
+                    writing = bool(flags & write_flags) or any(c in mode for c in "wax+")
+                    action = "write" if writing else "read"
+                else:
+                    writing, action = event not in ("os.listdir", "os.scandir"), event.split(".")[-1]
+                # Reads and listings matter in the hidden folders; changes anywhere but scratch space.
+                if secret or (writing and not _under(path, scratch)):
+                    note(f"{action} {path}")
+            elif event == "socket.connect":
+                note(f"connect to {args[1]!r}")
+        except Exception:  # noqa: BLE001 - an audit hook must never break the student's code
+            pass
+
+    sys.addaudithook(hook)
+
+
 def verify(nonce: str, test_names: tuple[str, ...] = ()) -> None:
-    """Raise TamperingDetected listing what changed, or print the grader's token."""
+    """Report the access notes, then raise TamperingDetected listing what changed, or print
+    the grader's token."""
+    for key, text in _access_notes:
+        print(f"course-guard-access {nonce} {key} {text}")
+    _access_notes.clear()
     found = problems(tuple(test_names))
     if found:
         shown = found[:8] + ([f"... and {len(found) - 8} more"] if len(found) > 8 else [])
@@ -304,6 +383,12 @@ def load_ipython_extension(shell) -> None:
         cap = int(os.environ.pop("COURSE_OUTPUT_CAP", "0") or 0)
         if cap > 0:
             cap_output(shell, cap)
+        watch = os.environ.pop("COURSE_GUARD_WATCH", "")
+        if watch:
+            import json
+
+            settings = json.loads(watch)
+            watch_access(shell, settings["own"], settings["scratch"], settings["hidden"], settings["readable"])
         _snapshot = take_snapshot(shell)
 
 

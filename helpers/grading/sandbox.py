@@ -31,6 +31,7 @@ from typing import Any
 
 KERNEL_NAME = "course-sandbox"
 ENV_VAR = "COURSE_SANDBOX"
+WATCH_VAR = "COURSE_GUARD_WATCH"  # read (and removed) by the guard: see guard.watch_access
 GUARD_EXTENSION = "helpers.grading.guard"
 # Each sandboxed kernel runs as a uid of its own (when the grader is root): RLIMIT_NPROC counts
 # per uid, and kernels of students graded in parallel cannot signal each other.
@@ -163,6 +164,11 @@ def launch(argv: list[str]) -> None:
             if path:
                 _chown_tree(path, uid)
     apply_rlimits(settings, uid)
+    if settings.get("workdir"):
+        # For the guard's access log (what the student's code tried outside its own folder).
+        own = [p for p in (settings["workdir"], private) if p]
+        os.environ[WATCH_VAR] = json.dumps({"own": own, "scratch": ["/tmp", "/dev"], "hidden": settings.get("hide", []),
+                                            "readable": settings.get("readable", [])})
     if mode == "bwrap":
         # In its own pid namespace the kernel's parent is pid 1, which ipykernel's parent poller
         # takes for "the grader exited"; --die-with-parent does that job instead.
