@@ -77,3 +77,20 @@ def test_environment_yml_uses_the_tested_python_and_installs_the_course():
     assert "python=3.11" in spec["dependencies"]
     pip_list = next(d["pip"] for d in spec["dependencies"] if isinstance(d, dict))
     assert "-e ." in pip_list
+
+
+def test_grading_tools_and_checks_do_not_import_torch_until_needed():
+    """nbgrader imports the grading preprocessors in every command, and `helpers/__init__`
+    exports torch-based names: they must load lazily, or each command pays ~2 s (the sandbox
+    overhead budget is 10%). `from helpers import Trainer` still works."""
+    import subprocess
+    import sys
+
+    code = ("import sys, helpers, helpers.grading.autograde, helpers.grading.parallel, helpers.quiz\n"
+            "assert 'torch' not in sys.modules, 'torch was imported'\n"
+            "from helpers import Trainer, FocalLoss, seed_everything\n"
+            "assert 'torch' in sys.modules and Trainer.__module__ == 'helpers.trainer'\n"
+            "assert set(helpers.__all__) <= set(dir(helpers))\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                          cwd=Path(__file__).resolve().parents[1])
+    assert proc.returncode == 0, proc.stderr[-2000:]
