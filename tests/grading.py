@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
+import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 ASSIGNMENTS = sorted(p.name for p in (REPO / "source").iterdir() if p.is_dir() and not p.name.startswith("."))
@@ -142,3 +143,30 @@ def submit_files(course: Path, student: str, assignment: str, files: dict[str, s
     for name, content in files.items():
         (folder / name).write_bytes(content if isinstance(content, bytes) else content.encode())
     (folder / "timestamp.txt").write_text("2026-11-23 12:00:00.000000 UTC")
+
+
+# --- Shared by the attack tests -------------------------------------------------------
+
+# A real bomb (40 GiB, every page written) where an address-space limit of at most 8 GiB is in
+# force. Without one (the control run) filling it would take the machine down, so it only
+# reserves the 40 GiB, untouched, which shows that nothing would have refused the bomb.
+MEMORY_BOMB = '''import mmap, resource
+_soft, _hard = resource.getrlimit(resource.RLIMIT_AS)
+if _soft == resource.RLIM_INFINITY or _soft > 8 * 2**30:
+    _bomb = mmap.mmap(-1, 40 * 2**30, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | getattr(mmap, "MAP_NORESERVE", 0x4000))
+    print("UNLIMITED: 40 GiB of memory granted")
+else:
+    _bomb = bytearray(40 * 2**30)'''
+
+
+def require_sandbox() -> None:
+    """Skip (CI=true: fail) when the grading sandbox cannot run here."""
+    from helpers.grading.sandbox import bwrap_problem
+
+    problem = bwrap_problem()
+    if problem:
+        message = (f"the grading sandbox cannot run here: {problem}. Install it with `sudo apt-get install "
+                   "bubblewrap` (./course.sh test does this as root), then run the tests again.")
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)

@@ -21,14 +21,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 import socket
 
 import nbformat
 import pytest
 
-from grading import (REPO, make_course_copy, nbgrader, nbgrader_unchecked, read_gradebook, replace_cell, submit,
-                     submit_files)
+from grading import (MEMORY_BOMB, REPO, make_course_copy, nbgrader, nbgrader_unchecked, read_gradebook, replace_cell,
+                     require_sandbox, submit, submit_files)
 
 pytestmark = pytest.mark.xdist_group("grading-attacks")
 
@@ -105,18 +104,8 @@ LOOP = "def normalize_rows(x, eps=1e-12):\n    return x\nwhile True:\n    pass"
 # The control run has no time limit, so its loop must end: 20 s, far past the 8 s limit used here.
 LOOP_20_S = ("def normalize_rows(x, eps=1e-12):\n    return x\nimport time\n_end = time.monotonic() + 20\n"
              "while time.monotonic() < _end:\n    pass")
-# A real bomb (40 GiB, every page written) where an address-space limit of at most 8 GiB is in
-# force. Without one (the control run) filling it would take the machine down, so it only
-# reserves the 40 GiB, untouched, which shows that nothing would have refused the bomb.
-MEMORY_BOMB = '''import mmap, resource
-_soft, _hard = resource.getrlimit(resource.RLIMIT_AS)
-if _soft == resource.RLIM_INFINITY or _soft > 8 * 2**30:
-    _bomb = mmap.mmap(-1, 40 * 2**30, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | getattr(mmap, "MAP_NORESERVE", 0x4000))
-    print("UNLIMITED: 40 GiB of memory granted")
-else:
-    _bomb = bytearray(40 * 2**30)
-def batched_matmul(a, b):
-    return (a[:, :, :, None] * b[:, None, :, :]).sum(dim=2)'''
+# After the memory bomb (grading.MEMORY_BOMB), in the same cell: a correct answer it stops.
+BATCHED_MATMUL = "\ndef batched_matmul(a, b):\n    return (a[:, :, :, None] * b[:, None, :, :]).sum(dim=2)"
 # At most 200 processes (harmless even without a sandbox); each sleeps 20 s then exits.
 FORK_BOMB = '''import os, time
 _children = 0
@@ -178,18 +167,6 @@ def _edited_metadata(solution):
     return nb
 
 
-def _sandbox_available() -> None:
-    from helpers.grading.sandbox import bwrap_problem
-
-    problem = bwrap_problem()
-    if problem:
-        message = (f"the grading sandbox cannot run here: {problem}. Install it with `sudo apt-get install "
-                   "bubblewrap` (./course.sh test does this as root), then run the tests again.")
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-
-
 def _digest(path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -224,13 +201,13 @@ def _students(solution, port: int, outside, protected: bool) -> dict:
         "crash": _cells(solution, {"q2": CRASH}),
         "exits": _cells(solution, {"q1": OS_EXIT, "q2": SYSTEM_EXIT, "to_model_input": KEYBOARD}),
         "loop": _cells(solution, {"normalize_rows": LOOP if protected else LOOP_20_S}),
-        "bombs": _cells(solution, {"batched_matmul": MEMORY_BOMB, "pairwise_distances": FORK_BOMB}),
+        "bombs": _cells(solution, {"batched_matmul": MEMORY_BOMB + BATCHED_MATMUL, "pairwise_distances": FORK_BOMB}),
         "output": _cells(solution, {"q2": HUGE_OUTPUT.format(mib=200 if protected else 6)}),
     }
 
 
 def _grade_attacks(tmp_path_factory, protected: bool) -> dict:
-    _sandbox_available()
+    require_sandbox()
     course = make_course_copy(tmp_path_factory.mktemp("attacks" if protected else "control"), A)
     if not protected:
         with open(course / "nbgrader_config.py", "a") as config:
@@ -585,7 +562,7 @@ def test_without_bubblewrap_grading_works_with_a_reduced_sandbox(tmp_path):
     nbgrader(course, "generate_assignment", A, "--force")
     solution = nbformat.read(REPO / "source" / A / NB, as_version=4)
     submit(course, "honest", A, {NB: solution})
-    submit(course, "bombs", A, {NB: _cells(solution, {"batched_matmul": MEMORY_BOMB})})
+    submit(course, "bombs", A, {NB: _cells(solution, {"batched_matmul": MEMORY_BOMB + BATCHED_MATMUL})})
     env = {**os.environ, "PATH": os.path.dirname(sys.executable)}  # no /usr/bin: no bwrap
     proc = subprocess.run([sys.executable, "-m", "nbgrader", "autograde", A, "--force"], cwd=course, env=env,
                           capture_output=True, text=True, timeout=600)

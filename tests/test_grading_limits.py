@@ -51,3 +51,30 @@ def test_file_size_limit_stops_a_huge_file_and_names_the_limit(tmp_path):
     assert written.stat().st_size <= 256 * 2**20
     result = read_gradebook(course, "01_tensors", ["filler"])
     assert result.cells["filler"]["test_q1"] == 0 and result.total["filler"] == 23.0, result.cells
+
+
+def test_memory_limit_leaves_room_for_torch_and_honest_work():
+    """RLIMIT_AS counts address space, and torch's CUDA build maps ~3.2 GiB at import: the
+    configured limit must leave 2 GiB beyond the peak of honest work (importing what the
+    notebooks import and training a small network), or honest cells fail with MemoryError
+    now and then under load."""
+    import subprocess
+    import sys
+
+    from traitlets.config.loader import PyFileConfigLoader
+
+    config = PyFileConfigLoader("nbgrader_config.py", path=str(REPO)).load_config()
+    limit_mib = config.SandboxKernelManager.memory_limit_mib
+    work = ("import torch, numpy, matplotlib.pyplot, ipywidgets, helpers, helpers.check, helpers.plots\n"
+            "from helpers import Trainer, SmallCNN, digits_tensors\n"
+            "from helpers.data import TensorBatchLoader\n"
+            "x, y = digits_tensors()['train']\n"
+            "model = SmallCNN(in_channels=1, num_classes=10)\n"
+            "loader = TensorBatchLoader(x, y, batch_size=64, shuffle=True)\n"
+            "Trainer(model, torch.optim.Adam(model.parameters()), torch.nn.CrossEntropyLoss(),"
+            " progress=False).fit(loader, epochs=1)\n"
+            "print([l.split()[1] for l in open('/proc/self/status') if l.startswith('VmPeak')][0])")
+    proc = subprocess.run([sys.executable, "-c", work], capture_output=True, text=True, timeout=300, cwd=REPO)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    peak_mib = int(proc.stdout.split()[-1]) / 1024
+    assert limit_mib - peak_mib >= 2048, f"peak address space {peak_mib:.0f} MiB, limit {limit_mib} MiB"

@@ -141,6 +141,9 @@ def _usable_by_others(path: str) -> bool:
 def launch(argv: list[str]) -> None:
     """Entry point of the kernel spec: apply the limits and exec the kernel."""
     settings = json.loads(os.environ.pop(ENV_VAR, "{}") or "{}")
+    # torch starts a thread per core: on a big grading server that would run into the process
+    # limit (it counts threads), and kernels of several students share the cores anyway.
+    os.environ.setdefault("OMP_NUM_THREADS", str(min(os.cpu_count() or 1, 4)))
     mode = settings.get("mode", "rlimits")
     kernel = [sys.executable, "-m", "ipykernel_launcher", *argv,
               f"--IPKernelApp.extensions={GUARD_EXTENSION}"]
@@ -261,7 +264,8 @@ def _kernel_manager_class():
         sandbox = Enum(["auto", "bwrap", "rlimits", "off"], "auto", config=True, help=(
             "auto: bubblewrap where it works, else rlimits only with a warning; bwrap: fail when "
             "bubblewrap is unavailable; rlimits: limits only; off: a plain kernel (tests only)."))
-        memory_limit_mib = Integer(4096, config=True, help="RLIMIT_AS of the kernel, MiB (0: none)")
+        memory_limit_mib = Integer(8192, config=True, help="RLIMIT_AS of the kernel, MiB (0: none); torch's "
+                                   "CUDA build alone maps about 3.2 GiB of address space")
         max_processes = Integer(64, config=True, help="RLIMIT_NPROC: processes+threads of the kernel's uid")
         max_file_size_mib = Integer(256, config=True, help="RLIMIT_FSIZE: largest file the kernel may write, MiB")
         tmp_size_mib = Integer(512, config=True, help="size of the sandbox's private /tmp (bwrap), MiB")
