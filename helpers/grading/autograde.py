@@ -326,12 +326,15 @@ class GuardedExecute(Execute):
     def _log_access(self, text: str, nonce: str) -> None:
         """Log what the guard's audit hook saw the student's code try outside its folder."""
         prefix = f"course-guard-access {nonce} "
-        for line in text.splitlines():
-            if line.startswith(prefix):
-                key, _, what = line[len(prefix):].partition(" ")
-                label = next((self._label(c, i) for i, c in enumerate(self.nb.cells)
-                              if c.cell_type == "code" and cell_key(c.source) == key), "?")
-                self.log.warning("%s: cell %s: outside the student's folder: %s", self._who, label, what)
+        notes = [line[len(prefix):].partition(" ") for line in text.splitlines() if line.startswith(prefix)]
+        if not notes:
+            return
+        labels: dict[str, str] = {}
+        for i, c in enumerate(self.nb.cells):  # the first cell with that source names it
+            if c.cell_type == "code":
+                labels.setdefault(cell_key(c.source), self._label(c, i))
+        for key, _, what in notes:
+            self.log.warning("%s: cell %s: outside the student's folder: %s", self._who, labels.get(key, "?"), what)
 
     def _side_execute(self, cell: NotebookNode, index: int) -> None:
         """Execute a cell that is not part of the notebook (nbclient stores it at `index`: undo that)."""

@@ -269,6 +269,7 @@ def _same_method(obj, name: str, value: Any) -> bool:
 _access_notes: list[tuple[str, str]] = []   # (cell_key of the cell that ran, what it tried)
 MAX_ACCESS_NOTES = 20
 
+
 def cell_key(source: str) -> str:
     """A short name for a cell's source (the kernel does not know the notebook's cell ids)."""
     import hashlib
