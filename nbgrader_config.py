@@ -52,29 +52,29 @@ c.Execute.error_on_timeout = {
 }
 
 # --- Grading limits (autograde only; docs/grading-sandbox.md) ---------------------------
-# `nbgrader autograde` runs student code in the `course-sandbox` kernel: bubblewrap with no
-# network, only the student's own folder visible and writable (source/, release/, the
-# gradebook and other students' folders are hidden), as a uid of its own, under the limits
-# below. Without bubblewrap (macOS, a laptop without it) it falls back to the limits alone
-# and logs "REDUCED SANDBOX". `nbgrader validate` (students) keeps the normal kernel.
-# A tamper guard runs before and after every test cell, and the submitted notebook is
-# rebuilt around the instructor's cells first (helpers/grading/autograde.py).
+# `nbgrader autograde` runs each notebook in two `course-sandbox` kernels: the student's code
+# in one, the test cells in the other, which reaches the student's names only through a
+# channel that carries data (grader/autograde.py). Both run in bubblewrap with no network, in
+# a private scratch copy of the student's folder (source/, release/, the gradebook and other
+# students' folders are hidden), as a uid of their own, under the limits below. Without
+# bubblewrap (macOS, a laptop without it) they fall back to the limits alone and log
+# "REDUCED SANDBOX". `nbgrader validate` (students) keeps the normal kernel. The submitted
+# notebook is rebuilt around the instructor's cells first.
 # Preprocessors are named as strings so that other nbgrader commands do not import them.
 _NB = "nbgrader.preprocessors."
-_OURS = "helpers.grading.autograde."
+_OURS = "grader.autograde."
 c.SandboxKernelManager.sandbox = "auto"          # auto | bwrap (fail without it) | rlimits | off
 c.SandboxKernelManager.memory_limit_mib = 8192   # address space of the kernel (RLIMIT_AS); torch maps 3.2 GiB
-c.SandboxKernelManager.max_processes = 64        # processes + threads of the kernel's uid (RLIMIT_NPROC)
+c.SandboxKernelManager.max_processes = 128       # processes + threads of the kernels' uid (RLIMIT_NPROC)
 c.SandboxKernelManager.max_file_size_mib = 256   # largest file the kernel may write (RLIMIT_FSIZE)
 c.SandboxKernelManager.tmp_size_mib = 512        # the kernel's private /tmp
 c.SandboxKernelManager.hide_paths = [str(COURSE_ROOT)]  # the student's folder is bound back
-c.GuardedExecute.kernel_name = "course-sandbox"  # validate keeps Execute.kernel_name above
-c.GuardedExecute.max_cell_output_kib = 100       # output a graded cell may keep; the rest is dropped
-c.GuardedExecute.guard = True                    # tamper guard around every test cell
+c.TwoKernelExecute.kernel_name = "course-sandbox"  # validate keeps Execute.kernel_name above
+c.TwoKernelExecute.max_cell_output_kib = 100       # output a graded cell may keep; the rest is dropped
 c.RestoreNotebook.course_root = str(COURSE_ROOT)   # where source/ holds the instructor notebooks
 c.Autograde.sanitize_preprocessors = [_NB + "ClearOutput", _NB + "DeduplicateIds", _NB + "OverwriteKernelspec",
                                       _OURS + "RestoreNotebook", _NB + "OverwriteCells", _NB + "CheckCellMetadata"]
-c.Autograde.autograde_preprocessors = [_OURS + "GuardedExecute", _NB + "IgnorePattern",
+c.Autograde.autograde_preprocessors = [_OURS + "TwoKernelExecute", _NB + "IgnorePattern",
                                        "nbconvert.preprocessors.ClearMetadataPreprocessor", _NB + "LimitOutput",
                                        _NB + "SaveAutoGrades", _NB + "AssignLatePenalties", _NB + "CheckCellMetadata"]
 

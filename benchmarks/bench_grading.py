@@ -1,11 +1,11 @@
-"""How fast does a class get graded: nbgrader's sequential autograde vs helpers.grading.parallel.
+"""How fast does a class get graded: nbgrader's sequential autograde vs grader.parallel.
 
 Makes a temporary course with assignment 01 and N synthetic submissions (a mix of the
 reference solution, the untouched release notebook, typical wrong answers from
 tests/wrong_answers/, and hostile-but-safe ones: a cell that raises, a cell that calls
 sys.exit(0), a cell that prints 10 000 lines), copies it, and grades one copy with
 `nbgrader autograde 01_tensors` (one process, one student after another) and the other with
-`python -m helpers.grading.parallel autograde 01_tensors` in the same run. Prints submissions
+`python -m grader.parallel autograde 01_tensors` in the same run. Prints submissions
 per minute for each, their ratio, and checks that both gave every student the same score.
 
     python benchmarks/bench_grading.py [--n 100] [--jobs N [N ...]] [--quick]
@@ -99,8 +99,8 @@ def main() -> None:
         for jobs in args.jobs or [cores]:
             parallel_course = Path(tmp) / f"parallel-{jobs}"
             shutil.copytree(course, parallel_course)
-            print(f"helpers.grading.parallel autograde --jobs {jobs} ...", flush=True)
-            parallel_s, parallel = timed([sys.executable, "-m", "helpers.grading.parallel", "autograde", ASSIGNMENT,
+            print(f"grader.parallel autograde --jobs {jobs} ...", flush=True)
+            parallel_s, parallel = timed([sys.executable, "-m", "grader.parallel", "autograde", ASSIGNMENT,
                                           "--jobs", str(jobs), "--log-dir", str(Path(tmp) / f"logs-{jobs}")],
                                          parallel_course)
             print(f"  {parallel_s:.1f} s (exit {parallel.returncode})", flush=True)
@@ -116,7 +116,7 @@ def main() -> None:
     print(f"  nbgrader autograde (sequential)          {sequential_s:7.1f} s  "
           f"{n / sequential_s * 60:6.1f} submissions/min")
     for run in runs:
-        print(f"  helpers.grading.parallel --jobs {run['jobs']:<3}      {run['seconds']:7.1f} s  "
+        print(f"  grader.parallel --jobs {run['jobs']:<3}      {run['seconds']:7.1f} s  "
               f"{run['per_minute']:6.1f} submissions/min  speed-up {run['speedup']:.2f}x  "
               f"same scores as sequential: {not run['scores_differ']}"
               + (f" (differ: {run['scores_differ']})" if run["scores_differ"] else ""))

@@ -79,7 +79,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
 
-    from helpers.grading.sandbox import bwrap_problem
+    from grader.sandbox import bwrap_problem
 
     problem = bwrap_problem()
     with tempfile.TemporaryDirectory(prefix="bench-sandbox-") as tmp:

@@ -32,6 +32,8 @@ __all__ = [
     "check_gradient",
     "numeric_gradient",
     "check_implemented",
+    "in_student",
+    "source_of",
 ]
 
 
@@ -194,11 +196,29 @@ def check_choice(answer: Any, options: Sequence[str], *, name: str = "answer", q
         print(f"✔ {name}: {answer.strip().lower()!r} is a valid option (graded later)")
 
 
+def in_student(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Run `fn` where the student's code lives. In a notebook that is right here, so this returns
+    `fn` itself. When an assignment is graded, test cells run in a kernel of their own and this
+    sends `fn` to the student's kernel (grader.tests_side): use it in a test for work that must
+    happen next to the student's objects, such as autograd through the student's code."""
+    return fn
+
+
+def source_of(fn: Callable[..., Any]) -> str:
+    """The source code of `fn` (when grading, as the student's kernel reports it)."""
+    remote = getattr(type(fn), "course_source", None)
+    if remote is not None:
+        return remote(fn)
+    return textwrap.dedent(inspect.getsource(fn))
+
+
 def check_no_loops(fn: Callable[..., Any], *, hint: str | None = None) -> None:
-    """Check that `fn`'s source has no `for`/`while` loops or comprehensions (vectorise instead)."""
+    """Check that `fn`'s source has no `for`/`while` loops or comprehensions (vectorise instead).
+
+    Feedback, not proof: when grading, the source comes from the student's own kernel."""
     name = getattr(fn, "__name__", "function")
     try:
-        source = textwrap.dedent(inspect.getsource(fn))
+        source = source_of(fn)
     except (OSError, TypeError):
         raise failure(name, "its source code cannot be read, so the no-loops rule cannot be checked",
                     "define it with `def` in a notebook cell") from None

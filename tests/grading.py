@@ -123,10 +123,10 @@ def exported_scores(course: Path, assignment: str) -> dict[str, float]:
 
 def run_parallel_autograde(course: Path, assignment: str, *args: str, env: dict[str, str] | None = None,
                            timeout: int = 900) -> tuple[subprocess.CompletedProcess, dict[str, dict]]:
-    """`python -m helpers.grading.parallel autograde` in `course`: the process and student -> result."""
+    """`python -m grader.parallel autograde` in `course`: the process and student -> result."""
     results = course / f"parallel-{assignment}.json"
     results.unlink(missing_ok=True)
-    command = [sys.executable, "-m", "helpers.grading.parallel", "autograde", assignment,
+    command = [sys.executable, "-m", "grader.parallel", "autograde", assignment,
                "--json", str(results), "--log-dir", str(course / "parallel-logs"), *args]
     env = {**os.environ, **(env or {}),
            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
@@ -161,7 +161,7 @@ else:
 
 def require_sandbox() -> None:
     """Skip (CI=true: fail) when the grading sandbox cannot run here."""
-    from helpers.grading.sandbox import bwrap_problem
+    from grader.sandbox import bwrap_problem
 
     problem = bwrap_problem()
     if problem:

@@ -86,7 +86,7 @@ def test_grading_tools_and_checks_do_not_import_torch_until_needed():
     import subprocess
     import sys
 
-    code = ("import sys, helpers, helpers.grading.autograde, helpers.grading.parallel, helpers.quiz\n"
+    code = ("import sys, helpers, grader.autograde, grader.parallel, helpers.quiz\n"
             "assert 'torch' not in sys.modules, 'torch was imported'\n"
             "from helpers import Trainer, FocalLoss, seed_everything\n"
             "assert 'torch' in sys.modules and Trainer.__module__ == 'helpers.trainer'\n"

@@ -1,4 +1,4 @@
-"""`python -m helpers.grading.parallel autograde`: the same grades as nbgrader's own sequential
+"""`python -m grader.parallel autograde`: the same grades as nbgrader's own sequential
 autograde, a broken submission reported without stopping the batch, and a shared SQLite
 gradebook that survives a writer holding it longer than SQLite's default 5 s busy timeout."""
 
@@ -147,7 +147,7 @@ def test_sqlite_default_busy_timeout_fails_where_ours_waits(tmp_path):
     from nbgrader.api import Gradebook
     from sqlalchemy.exc import OperationalError
 
-    from helpers.grading.parallel import with_sqlite_busy_timeout
+    from grader.parallel import with_sqlite_busy_timeout
 
     url = f"sqlite:///{tmp_path / 'gradebook.db'}"
     with Gradebook(url, "course") as gradebook:
@@ -178,7 +178,7 @@ def test_sqlite_default_busy_timeout_fails_where_ours_waits(tmp_path):
 
 
 def test_busy_timeout_url():
-    from helpers.grading.parallel import with_sqlite_busy_timeout
+    from grader.parallel import with_sqlite_busy_timeout
 
     assert with_sqlite_busy_timeout("sqlite:////a/gradebook.db", 300) == "sqlite:////a/gradebook.db?timeout=300"
     assert with_sqlite_busy_timeout("sqlite:////a/g.db?timeout=9", 300) == "sqlite:////a/g.db?timeout=9"

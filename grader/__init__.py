@@ -2,7 +2,7 @@
 
 Used only by instructors, from `nbgrader_config.py` (see docs/grading-sandbox.md):
 
-  sandbox    the `course-sandbox` kernel: a launcher (`python -m helpers.grading.sandbox`)
+  sandbox    the `course-sandbox` kernel: a launcher (`python -m grader.sandbox`)
              that applies resource limits and runs ipykernel in bubblewrap as an unprivileged
              user with no network and only the student's folder visible; and the kernel
              manager nbgrader uses to start it (ipc transport, limits from the config).
@@ -13,6 +13,6 @@ Used only by instructors, from `nbgrader_config.py` (see docs/grading-sandbox.md
              metadata back) and GuardedExecute (autograde: guard around test cells, output
              limit, a dead kernel costs only the cells it could not run, clear log lines).
 
-Nothing here is imported by student notebooks. (helpers.grading.parallel belongs to
+Nothing here is imported by student notebooks. (grader.parallel belongs to
 another part of the grading tools.)
 """

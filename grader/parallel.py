@@ -2,7 +2,7 @@
 
 Run from the course root (the folder with nbgrader_config.py), with the course environment:
 
-    python -m helpers.grading.parallel autograde 01_tensors [--jobs N] [--student GLOB] [--force]
+    python -m grader.parallel autograde 01_tensors [--jobs N] [--student GLOB] [--force]
         [--timeout SECONDS] [--log-dir DIR] [--json FILE] [--verbose] [-- EXTRA NBGRADER ARGS]
 
 Each student is graded by nbgrader itself: a child process runs exactly what
@@ -371,7 +371,7 @@ def print_table(results: list[StudentResult], out=sys.stdout) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m helpers.grading.parallel",
+        prog="python -m grader.parallel",
         description="Autograde every submission of an assignment with nbgrader, several at a time.",
         epilog="Arguments after `--` go to nbgrader autograde, e.g. -- --Execute.timeout=60")
     commands = parser.add_subparsers(dest="command", required=True)

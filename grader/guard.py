@@ -1,12 +1,12 @@
 """The tamper guard, inside the grading kernel (an IPython extension; see docs/grading-sandbox.md).
 
-Loaded by the sandbox launcher (`--IPKernelApp.extensions=helpers.grading.guard`) before any
+Loaded by the sandbox launcher (`--IPKernelApp.extensions=grader.guard`) before any
 student code runs, it imports the modules the tests use and records, by identity, every
 attribute of them (and each Python function's code, defaults and closure), the builtins,
 the classes of the tensor and of IPython's shell and kernel, and IPython's input/AST
 transformers, event callbacks and exception handlers.
 
-The grader (helpers.grading.autograde.GuardedExecute) runs `verify(...)` in a separate
+The grader (grader.autograde.GuardedExecute) runs `verify(...)` in a separate
 execution just before and just after every test cell. It raises TamperingDetected naming
 what was replaced (that test cell then scores 0), or prints `course-guard-ok <nonce>`, which
 the grader requires to see, so a kernel that silently skips code cannot fake a pass.

@@ -6,11 +6,13 @@ Two halves:
   (a kernel spec made here, no file to install), talks to it over unix sockets (ZMQ `ipc`
   transport, so the kernel can live in a network namespace of its own), and hands the
   limits from nbgrader_config.py to the launcher in the COURSE_SANDBOX environment variable.
-* `python -m helpers.grading.sandbox -f CONNECTION_FILE [ipykernel args]` is the launcher (the
-  kernel spec runs this file by its path, which skips importing the helpers package):
+* `python -m grader.sandbox -f CONNECTION_FILE [ipykernel args]` is the launcher (the
+  kernel spec runs this file by its path, which skips importing any package):
   it sets the rlimits (address space, processes, file size, no core files), then runs
-  ipykernel (with the guard extension, helpers.grading.guard) inside `bwrap` as a uid of its
-  own when it can, or with the rlimits only when it cannot.
+  ipykernel (`python -P`: no folder a student can write is ever on sys.path) with the
+  extension of its role inside `bwrap` as a uid of its own when it can, or with the rlimits
+  only when it cannot. Two roles: the student's kernel (grader.student_side: solution cells)
+  and the tests' kernel (grader.tests_side: test cells), one of each per notebook.
 
 docs/grading-sandbox.md describes what each mode covers.
 """
@@ -31,15 +33,17 @@ from typing import Any
 
 KERNEL_NAME = "course-sandbox"
 ENV_VAR = "COURSE_SANDBOX"
-WATCH_VAR = "COURSE_GUARD_WATCH"  # read (and removed) by the guard: see guard.watch_access
-GUARD_EXTENSION = "helpers.grading.guard"
+WATCH_VAR = "COURSE_GUARD_WATCH"  # read (and removed) by grader.student_side.watch_access
+SOCKET_VAR = "COURSE_TESTS_SOCKET"  # read (and removed) by grader.tests_side
+EXTENSIONS = {"student": "grader.student_side", "tests": "grader.tests_side"}
 # Each sandboxed kernel runs as a uid of its own (when the grader is root): RLIMIT_NPROC counts
 # per uid, and kernels of students graded in parallel cannot signal each other.
 UID_BASE = 200_000
 UID_SPAN = 100_000
 
-HELPERS_DIR = Path(__file__).resolve().parents[1]          # .../helpers
-REPO_ROOT = HELPERS_DIR.parent
+GRADER_DIR = Path(__file__).resolve().parent            # .../grader
+REPO_ROOT = GRADER_DIR.parent
+HELPERS_DIR = REPO_ROOT / "helpers"
 
 
 # --------------------------------------------------------------------------------------
@@ -86,9 +90,16 @@ def apply_rlimits(settings: dict[str, Any], uid: int | None) -> None:
         _set_limit(resource.RLIMIT_NPROC, limit)
 
 
+def kernel_command(role: str, argv: list[str]) -> list[str]:
+    """ipykernel with the role's extension; -P: neither the working folder nor the script's is
+    put on sys.path, so a submitted `ipykernel_launcher.py` or `torch.py` is never imported."""
+    return [sys.executable, "-P", "-m", "ipykernel_launcher", *argv, f"--IPKernelApp.extensions={EXTENSIONS[role]}"]
+
+
 def _bwrap_command(settings: dict[str, Any], uid: int | None, kernel: list[str]) -> list[str]:
     work = settings["workdir"]
     private = settings["private_dir"]
+    shared = list(settings.get("shared", []))
     cmd = ["bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc",
            "--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--die-with-parent",
            "--new-session"]
@@ -104,7 +115,7 @@ def _bwrap_command(settings: dict[str, Any], uid: int | None, kernel: list[str])
     # kernel's own uid cannot cross (a course cloned under /tmp, say): create them 0755 first.
     emptied = ["/tmp", *hidden]
     made: list[str] = []
-    for target in [*readable, work, private]:
+    for target in [*readable, work, private, *shared]:
         for parent in reversed(Path(target).parents):
             folder = str(parent)
             if folder not in made and any(folder.startswith(e + "/") for e in emptied):
@@ -112,7 +123,9 @@ def _bwrap_command(settings: dict[str, Any], uid: int | None, kernel: list[str])
                 made.append(folder)
     for folder in readable:
         cmd += ["--ro-bind", folder, folder]
-    cmd += ["--bind", work, work, "--bind", private, private, "--chdir", work]
+    for folder in [work, private, *shared]:
+        cmd += ["--bind", folder, folder]
+    cmd += ["--chdir", work]
     if uid is not None:
         setpriv = shutil.which("setpriv") or "/usr/bin/setpriv"
         cmd += ["--", setpriv, f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--no-new-privs",
@@ -145,16 +158,17 @@ def launch(argv: list[str]) -> None:
     # limit (it counts threads), and kernels of several students share the cores anyway.
     os.environ.setdefault("OMP_NUM_THREADS", str(min(os.cpu_count() or 1, 4)))
     mode = settings.get("mode", "rlimits")
-    kernel = [sys.executable, "-m", "ipykernel_launcher", *argv,
-              f"--IPKernelApp.extensions={GUARD_EXTENSION}"]
+    kernel = kernel_command(settings.get("role", "student"), argv)
+    os.environ["PYTHONSAFEPATH"] = "1"
     private = settings.get("private_dir")
     if private:
         for name in ("home", "ipython", "cache"):
             os.makedirs(os.path.join(private, name), exist_ok=True)
         os.environ.update(HOME=os.path.join(private, "home"), IPYTHONDIR=os.path.join(private, "ipython"),
                           XDG_CACHE_HOME=os.path.join(private, "cache"),
-                          MPLCONFIGDIR=os.path.join(private, "cache"), TMPDIR="/tmp" if mode == "bwrap"
-                          else private)
+                          MPLCONFIGDIR=os.path.join(private, "cache"),
+                          # Shared by the notebook's two kernels: files a test writes, the student's code reads.
+                          TMPDIR=settings.get("tmpdir") or ("/tmp" if mode == "bwrap" else private))
     uid = settings.get("uid") if hasattr(os, "geteuid") and os.geteuid() == 0 else None
     if uid is not None and mode != "bwrap" and not _usable_by_others(os.path.realpath(sys.executable)):
         # Without bwrap a uid of its own cannot reach a Python in a private folder (/root/.pyenv).
@@ -163,13 +177,13 @@ def launch(argv: list[str]) -> None:
         uid = None
     if uid is not None:
         uid = int(uid)
-        for path in (settings.get("workdir"), private):
+        for path in (settings.get("workdir"), private, *settings.get("shared", [])):
             if path:
                 _chown_tree(path, uid)
     apply_rlimits(settings, uid)
     if settings.get("workdir"):
         # For the guard's access log (what the student's code tried outside its own folder).
-        own = [p for p in (settings["workdir"], private) if p]
+        own = [p for p in (settings["workdir"], private, *settings.get("shared", [])) if p]
         os.environ[WATCH_VAR] = json.dumps({"own": own, "scratch": ["/tmp", "/dev"], "hidden": settings.get("hide", []),
                                             "readable": settings.get("readable", [])})
     if mode == "bwrap":
@@ -224,7 +238,7 @@ def _make_kernel_spec():
     from jupyter_client.kernelspec import KernelSpec
 
     return KernelSpec(
-        # The file itself, not `-m helpers.grading.sandbox` (same code): -m would first import the
+        # The file itself, not `-m grader.sandbox` (same code): -m would first import the
         # helpers package, and with it torch, in the launcher too: 2 s more per kernel.
         argv=[sys.executable, str(Path(__file__).resolve()), "-f", "{connection_file}"],
         display_name="Python 3 (course grading sandbox)",
@@ -273,6 +287,12 @@ def _kernel_manager_class():
             "Folders to hide from the kernel (bwrap): the course root, the gradebook's folder... "
             "The student's own folder (the kernel's cwd) is bound back read-write."))
         drop_privileges = Bool(True, config=True, help="When grading as root, run the kernel as a uid of its own")
+        # Set per notebook by grader.autograde.TwoKernelExecute (not configuration):
+        role = Enum(["student", "tests"], "student", help="which of the notebook's two kernels this is")
+        workspace = List(Unicode(), help="folders both kernels of the notebook share: scratch /tmp, channel")
+        tests_socket = Unicode("", help="the tests' kernel's socket, for the tests' kernel")
+        notebook_dir = Unicode("", help="the student's real folder (to find the course root to hide)")
+        kernel_uid = Integer(-1, help="uid of both kernels of the notebook (-1: choose one)")
 
         @default("transport")
         def _default_transport(self):
@@ -306,25 +326,26 @@ def _kernel_manager_class():
                 self.connection_file = os.path.join(self._private_dir, "kernel.json")
                 self.ip = os.path.join(self._private_dir, "kernel-ipc")
             kernel_cmd, kw = await super()._async_pre_start_kernel(**kw)
+            env = dict(kw.get("env") or os.environ)
+            if self.role == "tests":
+                env[SOCKET_VAR] = self.tests_socket
             if mode == "off":
-                kernel_cmd = [sys.executable, "-m", "ipykernel_launcher", *kernel_cmd[kernel_cmd.index("-f"):],
-                              f"--IPKernelApp.extensions={GUARD_EXTENSION}"]
-                return kernel_cmd, kw
+                kw["env"] = env
+                return kernel_command(self.role, kernel_cmd[kernel_cmd.index("-f"):]), kw
             workdir = os.path.realpath(kw.get("cwd") or os.getcwd())
             root = os.geteuid() == 0
-            uid = UID_BASE + os.getpid() % UID_SPAN if root and self.drop_privileges else None
-            if uid is not None:
-                # Not the uid of anything on this machine (kernels run one at a time per grader).
-                while _uid_in_use(uid):
-                    uid += 1
+            uid = None
+            if root and self.drop_privileges:
+                uid = self.kernel_uid if self.kernel_uid >= 0 else pick_uid()
+            tmpdir = next((w for w in self.workspace if os.path.basename(w) == "tmp"), None)
             settings = {
-                "mode": mode, "workdir": workdir, "private_dir": self._private_dir, "uid": uid,
+                "mode": mode, "role": self.role, "workdir": workdir, "private_dir": self._private_dir,
+                "uid": uid, "shared": list(self.workspace), "tmpdir": tmpdir,
                 "memory_mib": self.memory_limit_mib, "max_processes": self.max_processes,
                 "file_size_mib": self.max_file_size_mib, "tmp_size_mib": self.tmp_size_mib,
-                "hide": _hidden_paths(list(self.hide_paths), workdir),
+                "hide": _hidden_paths(list(self.hide_paths), self.notebook_dir or workdir),
                 "readable": _readable_paths(),
             }
-            env = dict(kw.get("env") or os.environ)
             env[ENV_VAR] = json.dumps(settings)
             kw["env"] = env
             self.log.debug("course-sandbox: %s", settings)
@@ -339,6 +360,14 @@ def _kernel_manager_class():
         cleanup_resources = _async_cleanup_resources
 
     return SandboxKernelManager
+
+
+def pick_uid() -> int:
+    """A uid for a notebook's kernels: not the uid of anything on this machine."""
+    uid = UID_BASE + os.getpid() % UID_SPAN
+    while _uid_in_use(uid):
+        uid += 1
+    return uid
 
 
 def _uid_in_use(uid: int) -> bool:
@@ -362,7 +391,8 @@ def _hidden_paths(configured: list[str], workdir: str) -> list[str]:
 
 def _readable_paths() -> list[str]:
     """What the kernel needs from hidden folders: Python, the environment, the helpers package."""
-    paths = {sys.prefix, sys.base_prefix, str(HELPERS_DIR), os.path.dirname(os.path.realpath(sys.executable))}
+    paths = {sys.prefix, sys.base_prefix, str(HELPERS_DIR), str(GRADER_DIR),
+             os.path.dirname(os.path.realpath(sys.executable))}
     return sorted(p for p in paths if p)
 
 
