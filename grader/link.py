@@ -42,6 +42,17 @@ def recv_frame(sock: socket.socket) -> bytes:
     return _recv_exact(sock, size)
 
 
+def rebuild_tensor(data, requires_grad: bool, grad, parameter: bool):
+    """A tensor of the tests' as the student's side gets it: with its .grad (pickle drops it) and
+    as a leaf (autograd graphs do not travel)."""
+    import torch
+
+    tensor = torch.nn.Parameter(data, requires_grad=requires_grad) if parameter else data.requires_grad_(requires_grad)
+    if grad is not None:
+        tensor.grad = grad
+    return tensor
+
+
 # --------------------------------------------------------------------------------------
 # Copy-back: what a call did to its arguments (tensors, modules, optimizers)
 # --------------------------------------------------------------------------------------

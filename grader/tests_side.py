@@ -109,6 +109,12 @@ class Remote:
     def __iter__(self):
         return _RemoteIterator(_link().request("iter", self))
 
+    def __next__(self) -> Any:
+        items, _ = _link().request("next_chunk", self, 1)
+        if not items:
+            raise StopIteration
+        return items[0]
+
     def __contains__(self, item: Any) -> bool:
         return bool(_link().request("contains", self, item))
 
@@ -182,11 +188,6 @@ class _RemoteIterator:
 # The link to the student's kernel
 # --------------------------------------------------------------------------------------
 
-def _leaf(data, requires_grad: bool):
-    """Rebuilds a tensor of the tests' that has a gradient history as a leaf (graphs do not travel)."""
-    return data.requires_grad_(requires_grad)
-
-
 def _dumps(value: Any) -> bytes:
     import cloudpickle
     import torch
@@ -198,9 +199,11 @@ def _dumps(value: Any) -> bytes:
             return None
 
         def reducer_override(self, obj):
-            if type(obj) is not Remote and isinstance(obj, torch.Tensor) and obj.requires_grad \
-                    and not obj.is_leaf:
-                return _leaf, (obj.detach(), True)
+            if type(obj) is not Remote and isinstance(obj, torch.Tensor) and (
+                    obj.grad is not None if obj.is_leaf else obj.requires_grad):
+                grad = obj.grad if obj.is_leaf else None
+                return link.rebuild_tensor, (obj.detach(), obj.requires_grad, grad,
+                                             isinstance(obj, torch.nn.Parameter))
             return super().reducer_override(obj)
 
     buffer = io.BytesIO()
@@ -372,4 +375,4 @@ def load_ipython_extension(shell) -> None:
     shell.events.register("post_run_cell", binder.post_run_cell)
     import helpers.check
 
-    helpers.check.in_student = _LINK.in_student
+    helpers.check._student_runner = _LINK.in_student

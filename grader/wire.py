@@ -2,7 +2,7 @@
 
 The tests never unpickle anything the student's process sends. A reply is encoded here as
 a JSON header plus raw byte buffers, and decoded into plain values only: None, bools,
-numbers, strings, bytes, lists, tuples, dicts, sets, slices, torch tensors, parameters,
+numbers, strings, bytes, paths, lists, tuples, dicts, sets, slices, torch tensors, parameters,
 sizes, dtypes and devices, numpy arrays and scalars of numeric types. Anything else (a
 function, a model, a dataset) stays in the student's process and arrives as a *handle*: a
 number and a few strings that the tests' side turns into a proxy (grader.tests_side.Remote).
@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import math
 import struct
+from pathlib import Path, PurePath
 from typing import Any, Callable
 
 MAX_DEPTH = 64
@@ -78,6 +79,8 @@ def _enc(value: Any, handle, buffers: list[bytes], depth: int) -> Any:
         return {"npscalar": {"dtype": value.dtype.str, "buf": len(buffers) - 1}}
     if isinstance(value, complex):
         return {"complex": [repr(value.real), repr(value.imag)]}
+    if isinstance(value, PurePath):
+        return {"path": str(value)}
     if isinstance(value, (bytes, bytearray)):
         buffers.append(bytes(value))
         return {"bytes": len(buffers) - 1}
@@ -179,6 +182,9 @@ def _dec(node: Any, buffers: list[bytes], remote, depth: int) -> Any:
         return complex(float(parts[0]), float(parts[1]))
     if tag == "bytes":
         return bytes(_buffer(buffers, body))
+    if tag == "path":
+        _expect(type(body) is str, "path")
+        return Path(body)
     if tag == "slice":
         parts = items()
         _expect(len(parts) == 3, "slice")

@@ -34,6 +34,8 @@ __all__ = [
     "check_implemented",
     "in_student",
     "source_of",
+    "called_functions",
+    "check_not_called",
 ]
 
 
@@ -196,12 +198,44 @@ def check_choice(answer: Any, options: Sequence[str], *, name: str = "answer", q
         print(f"✔ {name}: {answer.strip().lower()!r} is a valid option (graded later)")
 
 
+#: Set by the grader's tests kernel (grader.tests_side); None in a notebook.
+_student_runner: Callable[[Callable[..., Any]], Callable[..., Any]] | None = None
+
+
 def in_student(fn: Callable[..., Any]) -> Callable[..., Any]:
     """Run `fn` where the student's code lives. In a notebook that is right here, so this returns
     `fn` itself. When an assignment is graded, test cells run in a kernel of their own and this
     sends `fn` to the student's kernel (grader.tests_side): use it in a test for work that must
     happen next to the student's objects, such as autograd through the student's code."""
-    return fn
+    return fn if _student_runner is None else _student_runner(fn)
+
+
+def called_functions(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> tuple[Any, list[str]]:
+    """Call `fn(*args, **kwargs)`; return its result and the names of the torch functions it called."""
+    from torch.overrides import TorchFunctionMode, resolve_name
+
+    names: list[str] = []
+
+    class Recorder(TorchFunctionMode):
+        def __torch_function__(self, func, types, args=(), kwargs=None):
+            names.append(resolve_name(func) or getattr(func, "__name__", repr(func)))
+            return func(*args, **(kwargs or {}))
+
+    with Recorder():
+        result = fn(*args, **kwargs)
+    return result, names
+
+
+def check_not_called(fn: Callable[..., Any], args: tuple, forbidden: Iterable[str], *, name: str,
+                     hint: str | None = None) -> None:
+    """Run `fn(*args)` and fail if it calls a torch function named in `forbidden` (last part of the
+    name: "cdist", "matmul", "__matmul__", "backward", ...), in its own code or in any helper it
+    calls. Best-effort feedback: when grading, it runs in the student's kernel."""
+    _, names = in_student(called_functions)(fn, *args)
+    banned = set(forbidden)
+    used = sorted({n for n in names if str(n).rsplit(".", 1)[-1] in banned})
+    if used:
+        raise failure(name, f"calls {', '.join(used)}", hint)
 
 
 def source_of(fn: Callable[..., Any]) -> str:
