@@ -7,6 +7,8 @@ tests can grade a temporary copy of it.
 from pathlib import Path
 
 c = get_config()  # noqa: F821 (provided by nbgrader when it loads this file)
+# Refuse submissions holding links or special files; nbgrader never follows links (grader/intake.py).
+__import__("grader.intake", fromlist=["install"]).install()
 
 COURSE_ROOT = Path(__file__).resolve().parent
 
