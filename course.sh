@@ -43,7 +43,7 @@ ensure_env() {
         say "Installing the pinned packages (constraints.txt) and the helpers package"
         local started=$SECONDS
         "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check \
-            -c "$ROOT/constraints.txt" -e "$ROOT[test]"
+            -c "$ROOT/constraints.txt" -e "$ROOT[test,grader]"
         install_fingerprint >"$STAMP"
         say "Installed in $((SECONDS - started)) s"
     fi

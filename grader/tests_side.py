@@ -220,7 +220,7 @@ def _exception(info: Any) -> BaseException:
     for entry in info.get("types") or []:
         module_name, _, name = str(entry).partition(":")
         value = getattr(builtins, name, None) if module_name == "builtins" else None
-        if isinstance(value, type) and issubclass(value, Exception):
+        if isinstance(value, type) and issubclass(value, Exception) and value is not Exception:
             try:
                 error = value(message)
             except Exception:  # noqa: BLE001 - e.g. UnicodeDecodeError needs 5 arguments

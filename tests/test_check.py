@@ -139,3 +139,47 @@ def test_numeric_gradient_matches_autograd_and_check_gradient_catches_a_wrong_on
     assert torch.allclose(numeric_gradient(f, x), 3 * x ** 2, atol=1e-6)
     assert check_gradient(3 * x ** 2, f, x) is None
     assert "values differ" in message_of(check_gradient, 2 * x ** 2, f, x)
+
+
+# --- checks that tests use when grading runs them in a kernel of their own -------------
+
+
+def test_in_student_is_the_function_itself_in_a_notebook():
+    from helpers.check import in_student
+
+    def double(x):
+        return 2 * x
+
+    assert in_student(double) is double
+
+
+def test_check_not_called_sees_forbidden_calls_in_helpers_too():
+    from helpers.check import CheckFailed, check_not_called
+
+    def helper(a, b):
+        return torch.cdist(a, b)
+
+    def hidden_cdist(a, b):
+        return helper(a, b)  # the forbidden call is one function away
+
+    def broadcasting(a, b):
+        return (a[:, None] - b[None]).pow(2).sum(-1).sqrt()
+
+    def matmul_operator(a, b):
+        return a @ b.T
+
+    a, b = torch.randn(3, 2), torch.randn(4, 2)
+    with pytest.raises(CheckFailed, match="torch.cdist"):
+        check_not_called(hidden_cdist, (a, b), {"cdist"}, name="pairwise")
+    with pytest.raises(CheckFailed, match="__matmul__"):
+        check_not_called(matmul_operator, (a, b), {"matmul", "__matmul__"}, name="mm")
+    check_not_called(broadcasting, (a, b), {"cdist", "matmul", "__matmul__"}, name="pairwise")
+
+
+def test_source_of_reads_a_notebook_function():
+    from helpers.check import source_of
+
+    def shout(text):
+        return text.upper()
+
+    assert source_of(shout).startswith("def shout(text):")
