@@ -171,7 +171,7 @@ def test_check_not_called_sees_forbidden_calls_in_helpers_too():
     a, b = torch.randn(3, 2), torch.randn(4, 2)
     with pytest.raises(CheckFailed, match=r"calls torch\.\S*cdist"):
         check_not_called(hidden_cdist, (a, b), {"cdist"}, name="pairwise")
-    with pytest.raises(CheckFailed, match="__matmul__"):
+    with pytest.raises(CheckFailed, match="matmul"):
         check_not_called(matmul_operator, (a, b), {"matmul", "__matmul__"}, name="mm")
     check_not_called(broadcasting, (a, b), {"cdist", "matmul", "__matmul__"}, name="pairwise")
 
