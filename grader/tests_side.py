@@ -8,8 +8,9 @@ kernel over a unix socket:
 * plain data (numbers, strings, tensors, arrays, and lists, tuples, dicts of them) arrives as
   a copy, decoded by grader.wire, which never unpickles what the student's process sends;
 * anything else (a function, a class, a model) arrives as a `Remote`: calling it, reading
-  its attributes or items, iterating over it, comparing it, are requests to the student's
-  kernel, whose answers are again data or Remotes.
+  its attributes or items, iterating over it, arithmetic, are requests to the student's
+  kernel, whose answers are again data or Remotes. Never the student's answer: `==` (identity)
+  and truth (always true), so a test comparing values cannot be fooled by a student's __eq__.
 
 Arguments travel the other way by pickle (this side is trusted). Tensors, modules and
 optimizers passed to a student's function come back changed when the function changed them
@@ -119,7 +120,16 @@ class Remote:
         return bool(_link().request("contains", self, item))
 
     def __bool__(self) -> bool:
-        return bool(_link().request("bool", self))
+        # Like any object, and never the student's answer: `assert result` on a proxy must not
+        # pass because the student's __bool__ says so.
+        return True
+
+    def __eq__(self, other: Any) -> bool:
+        # Identity, never the student's __eq__: `[got] == [False]` must compare data.
+        return other is self
+
+    def __ne__(self, other: Any) -> bool:
+        return other is not self
 
     def __repr__(self) -> str:
         try:
@@ -153,8 +163,6 @@ def _operator(name: str, swapped: bool = False) -> Callable:
     return method
 
 
-for _name in ("eq", "ne", "lt", "le", "gt", "ge"):
-    setattr(Remote, f"__{_name}__", _operator(_name))
 for _name in ("add", "sub", "mul", "truediv", "floordiv", "mod", "pow", "matmul"):
     setattr(Remote, f"__{_name}__", _operator(_name))
     setattr(Remote, f"__r{_name}__", _operator(_name, swapped=True))

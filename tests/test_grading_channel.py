@@ -288,3 +288,23 @@ def test_free_names_are_every_name_a_cell_reads():
     assert {"one_hot", "labels", "MLP", "_x", "print", "items"} <= tests_side.free_names(cell)
     assert "torch" not in tests_side.free_names(cell) and "_f" not in tests_side.free_names(cell)
     assert tests_side.free_names("this is not python (") == set()
+
+
+def test_a_students_eq_and_bool_never_decide_a_comparison(student):
+    namespace, channel = student
+
+    class EqualsEverything:
+        def __eq__(self, other):
+            return True
+
+        def __ne__(self, other):
+            return False
+
+        def __bool__(self):
+            return False
+
+    namespace["step"] = lambda value: EqualsEverything()
+    step = lookup(channel, "step")
+    decisions = [step(v) for v in (1.0, 0.9)]
+    assert decisions != [False, True] and not decisions == [False, True]
+    assert bool(decisions[0]) and decisions[0] == decisions[0]
