@@ -1,10 +1,10 @@
 """What does safe grading cost? `nbgrader autograde` of honest work, sandboxed vs stock.
 
 Builds two temporary copies of the course with assignment 01 and N honest submissions (the
-reference solution): one with the course's nbgrader_config.py (sandbox kernel, tamper guard,
-notebook restoration: docs/grading-sandbox.md) and one where the config's last lines put
-nbgrader's stock preprocessors and the plain python3 kernel back (kernels stopped at once in
-both, as GuardedExecute does). It then runs
+reference solution): one with the course's nbgrader_config.py (intake, notebook restoration,
+two sandboxed kernels per notebook with the test cells in their own: docs/grading-sandbox.md)
+and one where the config's last lines put nbgrader's stock preprocessors and the plain python3
+kernel back (kernels stopped at once in both, as TwoKernelExecute does). It then runs
 `nbgrader autograde --force` on each in turn, alternating, so that a busy machine slows both
 alike, and reports the median wall time per command and per notebook and their ratio.
 
@@ -38,8 +38,8 @@ c.Autograde.autograde_preprocessors = ["nbgrader.preprocessors.Execute", "nbgrad
     "nbconvert.preprocessors.ClearMetadataPreprocessor", "nbgrader.preprocessors.LimitOutput",
     "nbgrader.preprocessors.SaveAutoGrades", "nbgrader.preprocessors.AssignLatePenalties",
     "nbgrader.preprocessors.CheckCellMetadata"]
-# GuardedExecute stops its kernels at once (nothing to save); do the same here, so that the
-# ratio measures the sandbox, the guard and the restoration, not a graceful shutdown (~1 s).
+# TwoKernelExecute stops its kernels at once (nothing to save); do the same here, so that the
+# ratio measures the sandbox, the second kernel and the restoration, not a graceful shutdown.
 c.Execute.shutdown_kernel = "immediate"
 '''
 

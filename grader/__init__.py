@@ -1,18 +1,17 @@
-"""Safe autograding: a sandboxed kernel, a tamper guard and honest notebook restoration.
+"""The instructor's grading tools (students never import this package; see docs/grading-sandbox.md).
 
-Used only by instructors, from `nbgrader_config.py` (see docs/grading-sandbox.md):
+Used from `nbgrader_config.py` and the command line:
 
-  sandbox    the `course-sandbox` kernel: a launcher (`python -m grader.sandbox`)
-             that applies resource limits and runs ipykernel in bubblewrap as an unprivileged
-             user with no network and only the student's folder visible; and the kernel
-             manager nbgrader uses to start it (ipc transport, limits from the config).
-  guard      an IPython extension loaded into the grading kernel before any student code:
-             it records the check functions and the library functions they rely on, and
-             verifies them before and after every test cell.
-  autograde  nbgrader preprocessors: RestoreNotebook (sanitize: instructor's cells, order and
-             metadata back) and GuardedExecute (autograde: guard around test cells, output
-             limit, a dead kernel costs only the cells it could not run, clear log lines).
-
-Nothing here is imported by student notebooks. (grader.parallel belongs to
-another part of the grading tools.)
+  autograde     nbgrader preprocessors: RestoreNotebook (sanitize: the instructor's cells, order
+                and metadata back) and TwoKernelExecute (autograde: the student's code in one
+                sandboxed kernel, the test cells in another, output limit, dead or stuck
+                kernels cost only their cell, clear log lines)
+  student_side  the student's kernel's extension: answers the tests' requests, access log
+  tests_side    the tests' kernel's extension: proxies for the student's objects, name binding
+  wire, link    the channel: data-only replies (never unpickled), copy-back of arguments
+  sandbox       the `course-sandbox` kernels: a launcher (rlimits, bubblewrap, an unprivileged
+                uid, `python -P`) and the kernel manager nbgrader uses to start them
+  intake        submissions holding links or special files are refused; nbgrader's own file
+                operations never follow links
+  parallel      `python -m grader.parallel autograde ASSIGNMENT`: one process per core
 """

@@ -182,7 +182,7 @@ def launch(argv: list[str]) -> None:
                 _chown_tree(path, uid)
     apply_rlimits(settings, uid)
     if settings.get("workdir"):
-        # For the guard's access log (what the student's code tried outside its own folder).
+        # For the access log (grader.student_side: what the code tried outside its own folder).
         own = [p for p in (settings["workdir"], private, *settings.get("shared", [])) if p]
         os.environ[WATCH_VAR] = json.dumps({"own": own, "scratch": ["/tmp", "/dev"], "hidden": settings.get("hide", []),
                                             "readable": settings.get("readable", [])})
