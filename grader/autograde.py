@@ -540,7 +540,7 @@ class TwoKernelExecute(Execute):
         prefix = f"course-access {nonce} "
         for line in text.splitlines(keepends=True):
             if line.startswith(prefix):
-                self._log_access(line[len(prefix):].strip())
+                self._log_access(line[len(prefix):].strip(), label)
             else:
                 kept.append(line)
         text = "".join(kept)
@@ -549,8 +549,9 @@ class TwoKernelExecute(Execute):
             text = text[:limit] + f"\n... {len(text) - limit} more characters not shown ...\n"
         return text
 
-    def _log_access(self, note: str) -> None:
-        """Log what the student's code tried outside its folder (student_side.watch_access)."""
+    def _log_access(self, note: str, during: str) -> None:
+        """Log what the student's code tried outside its folder (student_side.watch_access); an
+        attempt made while serving a test is the student's function called by cell `during`."""
         key, _, what = note.partition(" ")
         labels = getattr(self, "_labels_by_key", None)
         if labels is None:
@@ -558,7 +559,7 @@ class TwoKernelExecute(Execute):
             for i, c in enumerate(self.nb.cells):  # the first cell with that source names it
                 if c.cell_type == "code":
                     labels.setdefault(cell_key(c.source), self._label(c, i))
-        self.log.warning("%s: cell %s: outside the student's folder: %s", self._who, labels.get(key, "?"), what)
+        self.log.warning("%s: cell %s: outside the student's folder: %s", self._who, labels.get(key, during), what)
 
     # -- restarts -----------------------------------------------------------------------
     def _side_execute(self, source: str, index: int) -> None:

@@ -79,15 +79,18 @@ def test_environment_yml_uses_the_tested_python_and_installs_the_course():
     assert "-e ." in pip_list
 
 
-def test_grading_tools_and_checks_do_not_import_torch_until_needed():
-    """nbgrader imports the grading preprocessors in every command, and `helpers/__init__`
-    exports torch-based names: they must load lazily, or each command pays ~2 s (the sandbox
-    overhead budget is 10%). `from helpers import Trainer` still works."""
+def test_grading_tools_import_neither_torch_nor_the_student_library():
+    """nbgrader imports the grading preprocessors (and nbgrader_config.py the intake) in every
+    command: they must not import torch (~2 s a command) nor `helpers`, the students' package.
+    `helpers/__init__` itself loads its torch-based exports on first use."""
     import subprocess
     import sys
 
-    code = ("import sys, helpers, grader.autograde, grader.parallel, helpers.quiz\n"
+    code = ("import sys, grader.autograde, grader.parallel, grader.intake, grader.sandbox\n"
             "assert 'torch' not in sys.modules, 'torch was imported'\n"
+            "assert not any(m == 'helpers' or m.startswith('helpers.') for m in sys.modules), 'helpers was imported'\n"
+            "import helpers, helpers.quiz\n"
+            "assert 'torch' not in sys.modules, 'torch was imported by helpers'\n"
             "from helpers import Trainer, FocalLoss, seed_everything\n"
             "assert 'torch' in sys.modules and Trainer.__module__ == 'helpers.trainer'\n"
             "assert set(helpers.__all__) <= set(dir(helpers))\n")
