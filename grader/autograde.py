@@ -306,14 +306,19 @@ class TwoKernelExecute(Execute):
     async def async_start_new_kernel_client(self):
         try:
             kc = await super().async_start_new_kernel_client()
+            # The student's kernel imports torch while the tests' kernel starts (in parallel).
+            checks = [(self.kc, "student", "import torch, helpers, grader.student_side")]
+            pending = [self.kc.execute(checks[0][2], silent=True, store_history=False, allow_stdin=False)]
             if self._tests is not None and self._tests[1] is None:
                 tests_kc = self._tests[0].client()
                 await ensure_async(tests_kc.start_channels())
                 await ensure_async(tests_kc.wait_for_ready(timeout=self.startup_timeout))
                 tests_kc.allow_stdin = False
                 self._tests = (self._tests[0], tests_kc)
-                await self._check_imports(tests_kc, "tests", "import torch, helpers.check, grader.tests_side")
-            await self._check_imports(self.kc, "student", "import torch, helpers, grader.student_side")
+                checks.append((tests_kc, "tests", "import torch, helpers.check, grader.tests_side"))
+                pending.append(tests_kc.execute(checks[1][2], silent=True, store_history=False, allow_stdin=False))
+            for (client, role, code), msg_id in zip(checks, pending):
+                await self._check_imports(client, role, code, msg_id)
         except GradingMisconfigured:
             raise
         except RuntimeError as error:
@@ -332,8 +337,7 @@ class TwoKernelExecute(Execute):
         self.log.error(message)
         return message
 
-    async def _check_imports(self, kc, role: str, code: str) -> None:
-        msg_id = kc.execute(code, silent=True, store_history=False, allow_stdin=False)
+    async def _check_imports(self, kc, role: str, code: str, msg_id: str) -> None:
         deadline = time.monotonic() + self.startup_timeout
         while True:
             try:
