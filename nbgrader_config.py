@@ -74,6 +74,7 @@ c.SandboxKernelManager.hide_paths = [str(COURSE_ROOT)]  # the student's folder i
 c.TwoKernelExecute.kernel_name = "course-sandbox"  # validate keeps Execute.kernel_name above
 c.TwoKernelExecute.max_cell_output_kib = 100       # output a graded cell may keep; the rest is dropped
 c.RestoreNotebook.course_root = str(COURSE_ROOT)   # where source/ holds the instructor notebooks
+c.TwoKernelExecute.course_root = str(COURSE_ROOT)  # (the names its solution cells define: see docs)
 c.Autograde.sanitize_preprocessors = [_NB + "ClearOutput", _NB + "DeduplicateIds", _NB + "OverwriteKernelspec",
                                       _OURS + "RestoreNotebook", _NB + "OverwriteCells", _NB + "CheckCellMetadata"]
 c.Autograde.autograde_preprocessors = [_OURS + "TwoKernelExecute", _NB + "IgnorePattern",

@@ -27,6 +27,7 @@ processes, file size) and what the student's code tried outside its folder is lo
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import json
 import os
@@ -91,6 +92,38 @@ def _without_hidden_tests(source: str) -> str:
     return cell.source
 
 
+def instructor_notebook(resources: dict, course_root: str, source_directory: str = "source") -> NotebookNode | None:
+    """The instructor's version (source/) of the notebook being graded, or None."""
+    info = resources.get("nbgrader", {})
+    if not info.get("assignment") or not info.get("notebook"):
+        return None
+    root = course_root or os.path.dirname(urlparse(info.get("db_url", "")).path.replace("//", "/", 1))
+    path = Path(root, source_directory, info["assignment"], f"{info['notebook']}.ipynb")
+    return nbformat.read(path, as_version=4) if path.is_file() else None
+
+
+def student_names(source: NotebookNode) -> list[str]:
+    """The names the instructor's solution cells define at top level: the only names the tests'
+    kernel ever looks up in the student's kernel (a test reading `check_tensor` gets its own,
+    never a student's look-alike)."""
+    names: set[str] = set()
+    for cell in source.cells:
+        if cell.cell_type != "code" or not cell.metadata.get("nbgrader", {}).get("solution"):
+            continue
+        try:
+            tree = ast.parse(cell.source)
+        except SyntaxError:
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                names.add(node.name)
+            elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+                names.add(node.id)
+            elif isinstance(node, (ast.Import, ast.ImportFrom)):
+                names.update((a.asname or a.name).split(".")[0] for a in node.names)
+    return sorted(names)
+
+
 class RestoreNotebook(NbGraderPreprocessor):
     """Rebuild the submitted notebook around the instructor's cells (see the module docstring)."""
 
@@ -99,13 +132,10 @@ class RestoreNotebook(NbGraderPreprocessor):
     course_root = Unicode("", config=True, help="course root; default: the folder of the sqlite gradebook")
 
     def _source_order(self, resources: dict) -> list[str] | None:
-        info = resources["nbgrader"]
-        root = self.course_root or os.path.dirname(urlparse(info["db_url"]).path.replace("//", "/", 1))
-        path = Path(root, self.source_directory, info["assignment"], f"{info['notebook']}.ipynb")
-        if not path.is_file():
-            self.log.warning("%s: instructor notebook %s not found; cell order not checked", _who(resources), path)
+        source = instructor_notebook(resources, self.course_root, self.source_directory)
+        if source is None:
+            self.log.warning("%s: instructor notebook not found; cell order not checked", _who(resources))
             return None
-        source = nbformat.read(path, as_version=4)
         return [c.metadata["nbgrader"]["grade_id"] for c in source.cells
                 if c.metadata.get("nbgrader", {}).get("grade_id")]
 
@@ -221,6 +251,8 @@ class TwoKernelExecute(Execute):
         "Output (text, images, errors) one cell may leave in the graded notebook, KiB; the rest is "
         "dropped with a note, so a cell printing 200 MB leaves a small notebook (-1: no limit)"))
     max_kernel_restarts = Integer(3, config=True, help="fresh student kernels per notebook after a dead one")
+    course_root = Unicode("", config=True, help="course root (for source/); default: the folder of the "
+                          "sqlite gradebook")
     serve_grace_s = Integer(10, config=True, help=(
         "seconds the student's kernel has, after a test cell ended, to stop serving it; "
         "longer means it is stuck in the student's code, and it is replaced"))
@@ -259,6 +291,11 @@ class TwoKernelExecute(Execute):
         os.chmod(self._shared[0], 0o1777)
         self._socket = os.path.join(self._shared[1], "tests.sock")
         self._uid = pick_uid() if hasattr(os, "geteuid") and os.geteuid() == 0 else -1
+        source = instructor_notebook(resources, self.course_root)
+        self._student_names = student_names(source) if source is not None else None
+        if self._student_names is None:
+            self.log.warning("%s: instructor notebook not found: the tests may look up any name in the "
+                             "student's kernel", self._who)
         try:
             return super().preprocess(nb, resources, km)
         finally:
@@ -285,6 +322,8 @@ class TwoKernelExecute(Execute):
 
     def _env(self) -> dict[str, str]:
         env = dict(os.environ)
+        if self._student_names is not None:
+            env["COURSE_STUDENT_NAMES"] = json.dumps(self._student_names)
         if self.max_cell_output_kib >= 0:
             # The kernel drops output far beyond the limit itself (see student_side.cap_output).
             env["COURSE_OUTPUT_CAP"] = str(4 * self.max_cell_output_kib * 1024)

@@ -27,6 +27,7 @@ from __future__ import annotations
 import ast
 import builtins
 import io
+import json
 import os
 import socket
 import sys
@@ -341,16 +342,18 @@ def free_names(source: str) -> set[str]:
 class Binder:
     """Binds the names a cell needs from the student's kernel before it runs (IPython events)."""
 
-    def __init__(self, shell, channel: Link):
+    def __init__(self, shell, channel: Link, allowed: set[str] | None = None):
         self.shell, self.link = shell, channel
         self.bound: dict[str, Any] = {}   # name -> the value looked up for it
+        self.allowed = allowed            # the names the instructor's solution cells define (None: any)
 
     def pre_run_cell(self, info: Any) -> None:
         self.link.begin()
         namespace = self.shell.user_ns
         source = self.shell.transform_cell(getattr(info, "raw_cell", "") or "")
         wanted = sorted(name for name in free_names(source)
-                        if name not in builtins.__dict__ and (name not in namespace or name in self.bound))
+                        if name not in builtins.__dict__ and (name not in namespace or name in self.bound)
+                        and (self.allowed is None or name in self.allowed))
         found = self.link.request("lookup", wanted) if wanted else {}
         for name in wanted:
             if name in found:
@@ -385,7 +388,8 @@ def load_ipython_extension(shell) -> None:
         while entry in sys.path:
             sys.path.remove(entry)
     _LINK = Link(path)
-    binder = Binder(shell, _LINK)
+    names = os.environ.pop("COURSE_STUDENT_NAMES", "")
+    binder = Binder(shell, _LINK, set(json.loads(names)) if names else None)
     shell.events.register("pre_run_cell", binder.pre_run_cell)
     shell.events.register("post_run_cell", binder.post_run_cell)
     import helpers.check
