@@ -1,8 +1,12 @@
 """Checkpoints: save a training run so that it can go on later exactly as if never stopped.
 
 Trainer.save(path) writes one file with the model, optimizer, scheduler and GradScaler states,
-the epoch count, the history, every random-number generator's state, and the model's class
-name and parameter shapes (to name the differences when it is loaded into another model).
+the epoch count, the history, every random-number generator's state, the callbacks' states
+(e.g. EarlyStopping's count and best weights), and the model's class name and parameter shapes
+(to name the differences when it is loaded into another model).
+
+Weights are saved without the "_orig_mod." prefix that torch.compile adds to their names, so
+a checkpoint of a compiled model loads into the plain model, and the other way round.
 
 Three rules make this safe:
   - Atomic writes: the file is written under a temporary name in the same folder, flushed to
@@ -25,8 +29,9 @@ import os
 import pickle
 import random
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 import torch
@@ -34,32 +39,41 @@ from torch import nn
 
 __all__ = [
     "CheckpointMismatch",
+    "atomic_write",
     "save_checkpoint",
     "load_checkpoint",
     "rng_states",
     "set_rng_states",
+    "model_state",
+    "load_model_state",
     "model_shapes",
     "check_model_matches",
     "load_weights",
 ]
 
 # What Trainer.save writes; load_checkpoint(..., required=TRAINER_KEYS) checks they are there.
+# Trainer.save also writes "callbacks", optional so that checkpoints from before it still load.
 TRAINER_KEYS = ("model_class", "model_shapes", "model", "optimizer", "scheduler", "scaler", "epoch", "history", "rng")
+
+_COMPILED_PREFIX = "_orig_mod."  # torch.compile's wrapper holds the model as `_orig_mod`
 
 
 class CheckpointMismatch(ValueError):
     """The checkpoint was saved from a model with other parameter names or shapes."""
 
 
-def save_checkpoint(state: dict[str, Any], path: str | os.PathLike) -> Path:
-    """Write `state` to `path` atomically (see the module docstring); return the path."""
+def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], None]) -> Path:
+    """Call write(file) on a temporary file next to `path`, then rename it over `path` atomically.
+
+    A crash or a full disk while writing leaves the previous file intact, never half a file.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     # Same folder as the target: os.replace is only atomic within one file system.
     fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as file:
-            torch.save(state, file)
+            write(file)
             file.flush()
             os.fsync(file.fileno())  # the bytes are on disk before the rename makes them "the" file
         os.replace(tmp_name, path)
@@ -73,6 +87,11 @@ def save_checkpoint(state: dict[str, Any], path: str | os.PathLike) -> Path:
         finally:
             os.close(dir_fd)
     return path
+
+
+def save_checkpoint(state: dict[str, Any], path: str | os.PathLike) -> Path:
+    """Write `state` to `path` atomically (see the module docstring); return the path."""
+    return atomic_write(path, lambda file: torch.save(state, file))
 
 
 def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu",
@@ -110,6 +129,9 @@ def rng_states() -> dict[str, Any]:
     }
     if torch.cuda.is_available():
         states["cuda"] = torch.cuda.get_rng_state_all()
+    # Apple GPUs draw dropout masks from their own generator. Untested here: the course's CI has no Mac.
+    if torch.backends.mps.is_available():
+        states["mps"] = torch.mps.get_rng_state()
     return states
 
 
@@ -123,11 +145,33 @@ def set_rng_states(states: dict[str, Any]) -> None:
     torch.set_rng_state(states["torch"])
     if "cuda" in states and torch.cuda.is_available() and len(states["cuda"]) == torch.cuda.device_count():
         torch.cuda.set_rng_state_all(states["cuda"])
+    if "mps" in states and torch.backends.mps.is_available():  # untested here, as in rng_states()
+        torch.mps.set_rng_state(states["mps"])
+
+
+def _plain_name(name: str) -> str:
+    return name.replace(_COMPILED_PREFIX, "")
+
+
+def model_state(model: nn.Module) -> dict[str, torch.Tensor]:
+    """model.state_dict() with the names of the plain model, also for a torch.compile'd one.
+
+    torch.compile(model).state_dict() calls the weight "_orig_mod.0.weight" where the model itself
+    says "0.weight": saved as is, it would only load into a compiled model.
+    """
+    return {_plain_name(name): tensor for name, tensor in model.state_dict().items()}
+
+
+def load_model_state(model: nn.Module, state: dict[str, torch.Tensor]) -> nn.Module:
+    """Load a state saved by model_state() into `model`, compiled or not; return the model."""
+    names = {_plain_name(name): name for name in model.state_dict()}
+    model.load_state_dict({names.get(name, name): tensor for name, tensor in state.items()})
+    return model
 
 
 def model_shapes(model: nn.Module) -> dict[str, list[int]]:
-    """Name -> shape of every parameter and buffer (the keys of model.state_dict())."""
-    return _shapes(model.state_dict())
+    """Name -> shape of every parameter and buffer (the keys of model_state(model))."""
+    return _shapes(model_state(model))
 
 
 def _shapes(state_dict: dict[str, torch.Tensor]) -> dict[str, list[int]]:
@@ -141,7 +185,8 @@ def _names(names: list[str], limit: int = 8) -> str:
 
 def check_model_matches(model: nn.Module, state: dict[str, Any], path: str | os.PathLike = "checkpoint") -> None:
     """Raise CheckpointMismatch naming the missing, extra and differently shaped entries."""
-    saved: dict[str, list[int]] = state.get("model_shapes") or _shapes(state["model"])
+    shapes: dict[str, list[int]] = state.get("model_shapes") or _shapes(state["model"])
+    saved = {_plain_name(name): shape for name, shape in shapes.items()}  # older checkpoints kept the prefix
     here = model_shapes(model)
     missing = [name for name in here if name not in saved]
     extra = [name for name in saved if name not in here]
@@ -168,5 +213,4 @@ def load_weights(model: nn.Module, path: str | os.PathLike) -> nn.Module:
     if "model" not in state:  # torch.save(model.state_dict(), path) saves the state_dict alone
         state = {"model": state}
     check_model_matches(model, state, path)
-    model.load_state_dict(state["model"])
-    return model
+    return load_model_state(model, state["model"])

@@ -30,11 +30,15 @@ def seed_everything(seed: int = 0, deterministic: bool = False) -> torch.Generat
 
     With deterministic=True, also ask PyTorch for deterministic kernels (slower on GPU;
     errors on operations that have no deterministic version).
+
+    PYTHONHASHSEED (the order of sets of strings) is read only when a Python process starts:
+    setting it here cannot change this interpreter, only the processes it starts later, such as
+    DataLoader workers on macOS and Windows. For this process, set it before starting Python.
     """
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)  # also seeds every CUDA device
-    os.environ["PYTHONHASHSEED"] = str(seed)
+    os.environ["PYTHONHASHSEED"] = str(seed)  # for child processes only: see the docstring
     if deterministic:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
         torch.use_deterministic_algorithms(True)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import csv
+import math
+
 import pytest
 import torch
 from torch import nn
 
-from helpers.callbacks import BestModel, Callback, EarlyStopping, SaveCheckpoint
+from helpers.callbacks import BestModel, Callback, CSVLogger, EarlyStopping, SaveCheckpoint
 from helpers.checkpoint import load_checkpoint, load_weights
 from helpers.trainer import Trainer
 
@@ -145,3 +148,82 @@ def test_save_checkpoint_every_n_epochs(tmp_path):
     run(trainer, 5)
     state = load_checkpoint(path)
     assert state["epoch"] == 4 and state["history"]["epoch"] == [1, 2, 3, 4]
+
+
+# ----------------------------------------------------------------------------- after resume() and Ctrl-C
+
+
+@pytest.mark.parametrize("scores", [[3.0, 1.0, 2.0], [3.0, 1.0]])  # [3, 1]: the saved epoch is the best
+def test_best_model_after_resume_keeps_the_true_best(tmp_path, scores):
+    best_path, last_path = tmp_path / "best.pt", tmp_path / "last.pt"
+    # SaveCheckpoint first: its checkpoint is written before BestModel hears of the epoch.
+    first = scripted_trainer(scores, [SaveCheckpoint(last_path), BestModel(monitor="val_score", path=best_path)])
+    run(first, len(scores))
+    best_weights = snapshots(first).weights[2]
+    best = BestModel(monitor="val_score", path=best_path)
+    resumed = scripted_trainer([5.0], [best]).resume(last_path)
+    run(resumed, 1)  # 5.0 is worse than the run's best, 1.0 at epoch 2
+    assert load_checkpoint(best_path)["epoch"] == 2
+    assert (best.best, best.best_epoch) == (1.0, 2)
+    assert torch.equal(best.restore(nn.Linear(3, 1)).weight, best_weights)
+
+
+def test_early_stopping_goes_on_counting_after_resume_and_restores_the_best(tmp_path):
+    path = tmp_path / "last.pt"
+    first = scripted_trainer([1.0, 2.0], [SaveCheckpoint(path), EarlyStopping(monitor="val_score", patience=2)])
+    run(first, 2)  # best at epoch 1, then one epoch without improvement
+    stopper = EarlyStopping(monitor="val_score", patience=2)
+    resumed = scripted_trainer([3.0, 0.5, 0.5], [stopper]).resume(path)
+    run(resumed, 3)
+    assert resumed.history["epoch"] == [1, 2, 3]  # epoch 3 is the second without improvement
+    assert (stopper.best, stopper.best_epoch, stopper.stopped_epoch) == (1.0, 1, 3)
+    assert torch.equal(resumed.model.weight, snapshots(first).weights[1])
+    run(resumed, 1)  # a later fit() counts afresh again
+    assert resumed.history["epoch"] == [1, 2, 3, 4] and stopper.best_epoch == 4
+
+
+class CtrlC(Callback):
+    """Presses Ctrl-C after the first batch of epoch `epoch`."""
+
+    def __init__(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def on_batch_end(self, trainer, batch, loss):
+        if trainer.epoch + 1 == self.epoch and batch == 0:
+            raise KeyboardInterrupt
+
+
+def test_ctrl_c_ends_fit_cleanly_and_early_stopping_restores_the_best(capsys):
+    ended = []
+    stopper = EarlyStopping(monitor="val_score", patience=5)
+    trainer = scripted_trainer([3.0, 1.0, 2.0], [stopper, CtrlC(epoch=4)])
+    trainer.callbacks.append(type("End", (Callback,), {"on_fit_end": lambda self, t: ended.append(t.epoch)})())
+    history = trainer.fit(toy_data(), toy_data()[:1], epochs=6)
+    assert history is trainer.history and history["epoch"] == [1, 2, 3] and trainer.epoch == 3
+    assert ended == [3]
+    assert torch.equal(trainer.model.weight, snapshots(trainer).weights[2])
+    assert "stopped by Ctrl-C after 3 complete epochs" in capsys.readouterr().err
+
+
+def test_csv_logger_writes_one_row_per_epoch(tmp_path):
+    path = tmp_path / "logs" / "run.csv"
+    trainer = scripted_trainer([1.0, 2.0, 3.0], [CSVLogger(path)])
+    trainer.fit(toy_data(), epochs=1)  # no validation yet: the val columns come later
+    run(trainer, 2)
+    with path.open(newline="") as file:
+        rows = list(csv.DictReader(file))
+    assert list(rows[0]) == list(trainer.history)
+    assert [float(row["epoch"]) for row in rows] == [1, 2, 3]
+    for key, values in trainer.history.items():
+        got = [float(row[key]) for row in rows]
+        assert all(a == b or (math.isnan(a) and math.isnan(b)) for a, b in zip(got, values)), key
+    assert sorted(p.name for p in path.parent.iterdir()) == ["run.csv"]  # no temporary file left
+
+
+def test_csv_logger_after_resume_has_the_whole_history(tmp_path):
+    ckpt, path = tmp_path / "last.pt", tmp_path / "run.csv"
+    run(scripted_trainer([1.0, 2.0], [SaveCheckpoint(ckpt), CSVLogger(path)]), 2)
+    resumed = scripted_trainer([3.0], [CSVLogger(path)]).resume(ckpt)
+    run(resumed, 1)
+    with path.open(newline="") as file:
+        assert [row["epoch"] for row in csv.DictReader(file)] == ["1", "2", "3"]

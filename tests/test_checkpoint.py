@@ -91,7 +91,7 @@ class Crash(Callback):
 
     def on_epoch_end(self, trainer, logs):
         if logs["epoch"] == self.after:
-            raise KeyboardInterrupt
+            raise RuntimeError("crash")  # not KeyboardInterrupt: fit() ends cleanly on Ctrl-C
 
 
 def test_resume_after_a_crash_from_the_save_checkpoint_callback(tmp_path):
@@ -99,10 +99,10 @@ def test_resume_after_a_crash_from_the_save_checkpoint_callback(tmp_path):
     whole.fit(train, val, epochs=EPOCHS)
     path = tmp_path / "last.pt"
     crashed, train, val = make_run(seed=0, callbacks=[SaveCheckpoint(path), Crash(after=3)])
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(RuntimeError, match="crash"):
         crashed.fit(train, val, epochs=EPOCHS)
     resumed, train, val = make_run(seed=7, callbacks=[SaveCheckpoint(path)])
-    resumed.resume(path).fit(train, val, epochs=EPOCHS - resumed.epoch)
+    resumed.resume(path).fit(train, val, max_epochs=EPOCHS)
     assert resumed.epoch == EPOCHS
     assert_same_run(whole, resumed)
 
@@ -112,7 +112,7 @@ def test_checkpoint_contents_load_with_weights_only(tmp_path):
     trainer.fit(train, val, epochs=1)
     path = trainer.save(tmp_path / "sub" / "run.pt")  # missing folders are created
     state = torch.load(path, weights_only=True)
-    assert set(state) == set(checkpoint.TRAINER_KEYS)
+    assert set(state) == {*checkpoint.TRAINER_KEYS, "callbacks"}
     assert state["model_class"] == "Sequential"
     assert state["model_shapes"] == {"0.weight": [16, 4], "0.bias": [16], "3.weight": [2, 16], "3.bias": [2]}
     assert state["epoch"] == 1 and state["history"] == trainer.history
@@ -213,3 +213,35 @@ def test_model_shapes_lists_parameters_and_buffers():
     model = nn.Sequential(nn.Linear(3, 2), nn.BatchNorm1d(2))
     shapes = checkpoint.model_shapes(model)
     assert shapes["0.weight"] == [2, 3] and shapes["1.running_mean"] == [2] and shapes["1.num_batches_tracked"] == []
+
+
+def test_resume_restores_the_grad_scaler_or_refuses_clearly(tmp_path):
+    saved, train, val = make_run(seed=0)
+    saved.scaler = torch.amp.GradScaler("cpu", init_scale=1024.0)  # fp16 needs CUDA; the state is the same
+    saved.fit(train, val, epochs=1)
+    path = saved.save(tmp_path / "run.pt")
+    with_scaler, _, _ = make_run(seed=1)
+    with_scaler.scaler = torch.amp.GradScaler("cpu")
+    with_scaler.resume(path)
+    assert with_scaler.scaler.state_dict() == saved.scaler.state_dict()
+    without, _, _ = make_run(seed=1)
+    with pytest.raises(ValueError, match=r"GradScaler.*amp='fp16'.*load_weights"):
+        without.resume(path)
+
+
+def test_compiled_models_save_plain_keys_and_resume_either_way(tmp_path):
+    plain, _, _ = make_run(seed=0)
+    compiled, _, _ = make_run(seed=1)
+    compiled.model = torch.compile(compiled.model)  # compiles lazily, at the first call: not here
+    assert next(iter(compiled.model.state_dict())).startswith("_orig_mod.")
+    path = compiled.save(tmp_path / "compiled.pt")
+    state = checkpoint.load_checkpoint(path)
+    assert list(state["model"]) == list(plain.model.state_dict()) == list(state["model_shapes"])
+    plain.resume(path)
+    assert torch.equal(plain.model[0].weight, compiled.model._orig_mod[0].weight)
+    again, _, _ = make_run(seed=2)
+    again.model = torch.compile(again.model)
+    again.resume(plain.save(tmp_path / "plain.pt"))
+    assert torch.equal(again.model._orig_mod[0].weight, plain.model[0].weight)
+    fresh = nn.Sequential(nn.Linear(4, 16), nn.ReLU(), nn.Dropout(0.3), nn.Linear(16, 2))
+    assert torch.equal(checkpoint.load_weights(fresh, path)[3].bias, compiled.model._orig_mod[3].bias)

@@ -440,6 +440,23 @@ def test_nan_loss_names_the_epoch_and_batch():
     assert trainer.history["epoch"] == [1]
 
 
+def test_nan_loss_stops_training_at_the_next_sync_not_at_the_end_of_the_epoch():
+    x, y = blobs()
+    calls = itertools.count(1)
+
+    def loss_that_breaks(outputs, targets):  # 8 batches per epoch: call 13 is epoch 2, batch 5
+        loss = nn.functional.cross_entropy(outputs, targets)
+        return loss * float("nan") if next(calls) == 8 + 5 else loss
+
+    model = mlp()
+    trainer = Trainer(model, torch.optim.SGD(model.parameters(), lr=0.1), loss_that_breaks, device="cpu",
+                      progress=False)
+    trainer.sync_interval = 0.0  # sync after every batch (the default is once a second)
+    with pytest.raises(NonFiniteLossError, match=r"loss became nan at epoch 2, batch 5 "):
+        trainer.fit(batches(x, y, 8), epochs=3)
+    assert next(calls) == 14  # batches 6 to 8 never ran
+
+
 def test_infinite_loss_is_caught_too():
     x, y = blobs()
     model = mlp()
@@ -486,6 +503,170 @@ def test_a_loss_that_is_not_a_single_number_is_named():
                       device="cpu", progress=False)
     with pytest.raises(ValueError, match="reduction='mean'"):
         trainer.fit(batches(x, y, 4), epochs=1)
+
+
+# ----------------------------------------------------------------------------- devices, metric objects, max_epochs
+
+
+def test_the_loss_module_and_metric_modules_move_to_the_device_with_the_model():
+    class CountNonzero(nn.Module):  # a metric object that is a module, as torchmetrics' are
+        def __init__(self) -> None:
+            super().__init__()
+            self.register_buffer("count", torch.zeros(()))
+
+        def update(self, outputs, targets):
+            self.count += (targets != 0).sum()
+
+        def compute(self):
+            return self.count
+
+        def reset(self):
+            self.count.zero_()
+
+    model = mlp()
+    weighted = nn.CrossEntropyLoss(weight=torch.tensor([1.0, 3.0]))  # a CPU weight fails on CUDA and MPS
+    trainer = Trainer(model, torch.optim.SGD(model.parameters(), lr=0.1), weighted, device="meta",
+                      metrics={"nonzero": CountNonzero()}, progress=False)
+    assert trainer.model[0].weight.device.type == "meta"
+    assert trainer.loss_fn.weight.device.type == "meta"
+    assert trainer.metrics["nonzero"].count.device.type == "meta"
+
+
+class TokenAccuracy:
+    """Correct tokens / real tokens over the whole epoch; padding (-100) does not count."""
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        self.correct, self.total = 0, 0
+
+    def update(self, outputs: torch.Tensor, targets: torch.Tensor) -> None:
+        real = targets != -100
+        self.correct += int(((outputs.argmax(dim=1) == targets) & real).sum())
+        self.total += int(real.sum())
+
+    def compute(self) -> float:
+        return self.correct / self.total
+
+
+def token_batches() -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Logits (N, C=2, T=4) and token targets (N, T): batch 1 has 8 real tokens, all right;
+    batch 2 has 2 real tokens (and 6 padding), both wrong. Per token: 8/10. Per sequence-weighted
+    batch mean (the plain-function rule): (1.0 * 2 + 0.0 * 2) / 4 = 0.5."""
+    right = torch.tensor([[2.0] * 4, [-2.0] * 4]).expand(2, 2, 4)  # class 0 everywhere
+    full = torch.zeros(2, 4, dtype=torch.int64)
+    padded = torch.tensor([[1, -100, -100, -100], [1, -100, -100, -100]])
+    return [(right.clone(), full), (right.clone(), padded)]
+
+
+def test_metric_objects_are_updated_per_batch_and_computed_once_per_epoch():
+    data = token_batches()
+    model = Identity2()
+    trainer = Trainer(model, torch.optim.SGD(model.parameters(), lr=0.0),
+                      nn.CrossEntropyLoss(ignore_index=-100), device="cpu", progress=False,
+                      metrics={"token_acc": TokenAccuracy(), "acc_fn": accuracy})
+    trainer.fit(data, data[1:], epochs=2)  # validation on the padded batch alone: 0 of 2 tokens right
+    assert trainer.history["train_token_acc"] == [pytest.approx(0.8)] * 2  # reset every epoch
+    assert trainer.history["val_token_acc"] == [0.0, 0.0]  # reset between training and validation
+    assert trainer.evaluate(data)["token_acc"] == pytest.approx(0.8)
+    plain = trainer.evaluate(data)["acc_fn"]  # a plain function keeps the per-batch rule
+    assert not math.isclose(plain, 0.8)
+
+
+def test_fit_max_epochs_trains_up_to_a_total():
+    x, y = blobs(32)
+    trainer = make_trainer()
+    trainer.fit(batches(x, y, 16), max_epochs=2)
+    assert trainer.history["epoch"] == [1, 2]
+    trainer.fit(batches(x, y, 16), max_epochs=5)  # 3 more
+    assert trainer.history["epoch"] == [1, 2, 3, 4, 5]
+    trainer.fit(batches(x, y, 16), max_epochs=4)  # already past it: nothing to do
+    assert trainer.epoch == 5
+    with pytest.raises(ValueError, match="either epochs=.*or max_epochs="):
+        trainer.fit(batches(x, y, 16), epochs=1, max_epochs=6)
+    with pytest.raises(ValueError, match="epochs=.*max_epochs="):
+        trainer.fit(batches(x, y, 16))
+
+
+# ----------------------------------------------------------------------------- fp16 GradScaler
+
+
+def test_a_skipped_fp16_step_does_not_step_the_per_batch_scheduler():
+    """A scaled loss that overflows makes the GradScaler skip optimizer.step(); the scheduler must skip too."""
+    x, y = blobs(64)
+    calls = itertools.count(1)
+
+    def overflow_on_batch_2(outputs, targets):  # finite loss, but x 65536 (the scale) overflows float32
+        loss = nn.functional.cross_entropy(outputs, targets)
+        return loss * 1e35 if next(calls) == 2 else loss
+
+    model = mlp()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    steps = []
+    optimizer.register_step_post_hook(lambda *args: steps.append(1))
+    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=1, gamma=0.5)
+    trainer = Trainer(model, optimizer, overflow_on_batch_2, device="cpu", progress=False,
+                      scheduler=scheduler, scheduler_step="batch")
+    trainer.scaler = torch.amp.GradScaler("cpu")  # fp16 needs CUDA; a CPU scaler runs the same code path
+    trainer.fit(batches(x, y, 16), epochs=1)
+    assert len(steps) == 3 and trainer.scaler.get_scale() < 65536.0  # one of 4 steps was skipped
+    assert scheduler.last_epoch == 3
+    assert optimizer.param_groups[0]["lr"] == pytest.approx(0.1 * 0.5 ** 3)
+
+
+# ----------------------------------------------------------------------------- hooks
+
+
+def test_on_before_optimizer_step_sees_the_accumulated_unclipped_gradients():
+    x, y = blobs()
+    data = batches(x, y, 8)  # 8 batches, accumulated in pairs: 4 optimizer steps
+    manual = mlp()
+    optimizer = torch.optim.SGD(manual.parameters(), lr=0.5)
+    expected = []
+    for i in range(0, len(data), 2):
+        for xb, yb in data[i:i + 2]:
+            (nn.functional.cross_entropy(manual(xb), yb) / 2).backward()
+        expected.append(float(nn.utils.clip_grad_norm_(manual.parameters(), max_norm=0.05)))
+        optimizer.step()
+        optimizer.zero_grad()
+
+    class GradNorm(Callback):
+        def __init__(self) -> None:
+            self.norms: list[float] = []
+
+        def on_before_optimizer_step(self, trainer):
+            grads = [p.grad for p in trainer.model.parameters() if p.grad is not None]
+            self.norms.append(float(torch.linalg.vector_norm(torch.stack([g.norm() for g in grads]))))
+
+    recorder = GradNorm()
+    trainer = make_trainer(mlp(), lr=0.5, grad_clip=0.05, accumulate=2, callbacks=[recorder])
+    trainer.fit(data, epochs=1)
+    assert recorder.norms == pytest.approx(expected, rel=1e-5)
+    assert min(expected) > 0.05  # so the callback ran before the clip
+
+
+def test_on_exception_hears_the_error_before_it_propagates():
+    heard = []
+
+    class Listener(Callback):
+        def on_exception(self, trainer, exception):
+            heard.append(exception)
+
+        def on_fit_end(self, trainer):
+            heard.append("fit_end")
+
+    x, y = blobs(16)
+    model = mlp()
+
+    def broken_loss(outputs, targets):
+        raise RuntimeError("boom")
+
+    trainer = Trainer(model, torch.optim.SGD(model.parameters(), lr=0.1), broken_loss, device="cpu",
+                      progress=False, callbacks=[Listener()])
+    with pytest.raises(RuntimeError, match="boom") as error:
+        trainer.fit(batches(x, y, 8), epochs=1)
+    assert heard == [error.value]  # and no on_fit_end
 
 
 # ----------------------------------------------------------------------------- the benchmark script
