@@ -28,7 +28,6 @@ processes, file size) and what the student's code tried outside its folder is lo
 from __future__ import annotations
 
 import ast
-import asyncio
 import json
 import os
 import secrets
@@ -39,17 +38,17 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 from queue import Empty
-from typing import Any, Iterator
+from typing import Any
+from collections.abc import Iterator
 from urllib.parse import urlparse
 
 import nbformat
 from jupyter_core.utils import ensure_async, run_sync
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbformat.notebooknode import NotebookNode
-from nbgrader import utils
 from nbgrader.api import Gradebook
 from nbgrader.preprocessors import Execute, NbGraderPreprocessor
-from traitlets import Bool, Integer, Unicode
+from traitlets import Integer, Unicode
 
 from grader.sandbox import KERNEL_NAME, pick_uid
 from grader.student_side import cell_key
@@ -235,7 +234,7 @@ def _route(cell: NotebookNode) -> str:
 
 def _copy_regular_files(source: str, dest: str) -> None:
     """The student's folder, for the kernels to work in: folders and regular files only."""
-    for folder, dirs, files in os.walk(source, followlinks=False):
+    for folder, _dirs, files in os.walk(source, followlinks=False):
         target = os.path.join(dest, os.path.relpath(folder, source))
         os.makedirs(target, exist_ok=True)
         for name in files:
@@ -653,6 +652,6 @@ class TwoKernelExecute(Execute):
         for source in self._tests_setup:
             try:
                 self._tests_execute(nbformat.v4.new_code_cell(source), "setup (replay)",
-                                    lambda: self._side_execute(source, len(self.nb.cells) - 1))
+                                    lambda code=source: self._side_execute(code, len(self.nb.cells) - 1))
             except (DeadKernelError, CellTimeoutError):
                 return

@@ -332,7 +332,7 @@ def autograde(assignment: str, *, jobs: int | None = None, student_glob: str = "
                         finish(student, process, began, timed_out=True)
     except KeyboardInterrupt:
         say("interrupted: stopping the graders")
-        for student, process, _ in running.values():
+        for _student, process, _ in running.values():
             _kill_tree(process.pid)
         raise
     finally:

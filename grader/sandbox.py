@@ -396,7 +396,7 @@ def _readable_paths() -> list[str]:
     return sorted(p for p in paths if p)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _cached(name: str):
     return _kernel_manager_class() if name == "SandboxKernelManager" else _kernel_spec_manager_class()
 

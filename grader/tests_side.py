@@ -31,7 +31,8 @@ import json
 import os
 import socket
 import sys
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 from grader import link, wire
 
@@ -57,7 +58,7 @@ class StudentUnavailable(RuntimeError):
 def _trusted_class(types: list[str]) -> type:
     for entry in types:
         module_name, _, qualname = entry.partition(":")
-        if not module_name.split(".")[0] in TRUSTED_MODULES or module_name not in sys.modules:
+        if module_name.split(".")[0] not in TRUSTED_MODULES or module_name not in sys.modules:
             continue
         value: Any = sys.modules[module_name]
         for part in qualname.split("."):

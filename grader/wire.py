@@ -17,7 +17,8 @@ import json
 import math
 import struct
 from pathlib import Path, PurePath
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 MAX_DEPTH = 64
 MAX_ITEMS = 10_000_000

@@ -22,20 +22,40 @@ REQUIRED_VERSIONS: dict[str, str] = {
     "pyyaml": "6.0.3",
     "ipywidgets": "8.1.9",
 }
-SUPPORTED_PYTHON = ((3, 11), (3, 12))
+# The Pythons the pinned packages install on, each as its oldest accepted release (soupsieve in
+# constraints.txt requires 3.11.5). course.sh's PYTHON_MINIMUMS names the same ones
+# (tests/test_course_sh.py checks both against the pins' Requires-Python).
+SUPPORTED_PYTHON: tuple[tuple[int, int, int], ...] = ((3, 11, 5), (3, 12, 0), (3, 13, 0))
 FIX_COMMAND = "./course.sh lab   (from the course folder; it reinstalls the pinned versions)"
-FIX_COMMAND_PIP = "pip install -c constraints.txt -e '.[test]'"
+FIX_COMMAND_PIP = "pip install -c constraints.txt -e ."
 
 
 class EnvironmentProblem(RuntimeError):
     """Raised when a required package is missing or has the wrong version."""
 
 
+def supported_pythons() -> str:
+    """SUPPORTED_PYTHON in words: '3.11 (3.11.5 or newer), 3.12 or 3.13'."""
+    names = [f"{major}.{minor}" + (f" ({major}.{minor}.{micro} or newer)" if micro else "")
+             for major, minor, micro in SUPPORTED_PYTHON]
+    return ", ".join(names[:-1]) + " or " + names[-1] if len(names) > 1 else names[0]
+
+
+def python_problem(version: tuple[int, ...] | None = None) -> str | None:
+    """None when this Python (or `version`) is one the pinned packages support, else why not."""
+    major, minor, micro = (version or tuple(sys.version_info))[:3]
+    for minimum in SUPPORTED_PYTHON:
+        if (major, minor) == minimum[:2] and micro >= minimum[2]:
+            return None
+    return f"Python {major}.{minor}.{micro} is not supported: use Python {supported_pythons()}"
+
+
 def find_problems(required: dict[str, str] | None = None) -> list[str]:
     """Return one readable line per missing or mismatched package (empty list: all good)."""
     problems = []
-    if sys.version_info[:2] not in SUPPORTED_PYTHON:
-        problems.append(f"Python {platform.python_version()} is not supported: use Python 3.11")
+    python = python_problem()
+    if python:
+        problems.append(python)
     for package, wanted in (required or REQUIRED_VERSIONS).items():
         try:
             installed = metadata.version(package)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from importlib import metadata
+from types import SimpleNamespace
 
 import pytest
 
@@ -37,3 +38,23 @@ def test_missing_package_raises_a_clear_error(monkeypatch):
 def test_local_build_tags_count_as_the_same_release(monkeypatch):
     monkeypatch.setattr(env.metadata, "version", lambda name: "2.14.1+cu130")
     assert env.find_problems({"torch": "2.14.1"}) == []
+
+
+@pytest.mark.parametrize("version, supported", [
+    ((3, 11, 5), True), ((3, 11, 9), True), ((3, 12, 0), True), ((3, 13, 2), True),
+    ((3, 11, 2), False),  # Debian 12's: soupsieve (pinned) requires 3.11.5
+    ((3, 10, 12), False), ((3, 14, 0), False),
+])
+def test_supported_pythons(version, supported):
+    problem = env.python_problem(version)
+    if supported:
+        assert problem is None
+    else:
+        assert problem == (f"Python {'.'.join(map(str, version))} is not supported: "
+                           "use Python 3.11 (3.11.5 or newer), 3.12 or 3.13")
+
+
+def test_unsupported_python_is_named(monkeypatch):
+    monkeypatch.setattr(env, "sys", SimpleNamespace(version_info=(3, 11, 2, "final", 0)))
+    assert env.find_problems() == [
+        "Python 3.11.2 is not supported: use Python 3.11 (3.11.5 or newer), 3.12 or 3.13"]
