@@ -234,7 +234,8 @@ cmd_test() {
     ensure_env grader,test
     ensure_test_tools
     cd "$ROOT"
-    set -- python -m pytest -n "${COURSE_TEST_WORKERS:-2}" "$@"
+    # --durations: the slowest tests, printed at the end of every run (the CI budget, docs/authoring.md).
+    set -- python -m pytest -n "${COURSE_TEST_WORKERS:-2}" --durations=15 "$@"
     # Two test workers share the cores: one thread per process avoids oversubscription,
     # which slows the course's small models many times over.
     export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"

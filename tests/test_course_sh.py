@@ -302,7 +302,7 @@ def test_test_runs_pytest_with_the_arguments(fake_bin, args, expected):
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
     assert lines[0] == "extras: grader,test"
-    assert lines[1:-1] == ["-m", "pytest", "-n", "2", *expected]
+    assert lines[1:-1] == ["-m", "pytest", "-n", "2", "--durations=15", *expected]
 
 
 # --- The tools the tests use: what to do when they are missing -----------------------------
