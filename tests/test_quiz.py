@@ -1,4 +1,5 @@
-"""Tests of helpers.quiz: the shipped quiz files, validation, grading, score, text and widgets."""
+"""Tests of helpers.quiz (and quiz_data, quiz_text, quiz_widgets behind it): the shipped quiz files,
+validation, grading, score, text and widgets."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from helpers import quiz as quiz_module
+from helpers import quiz_widgets
 from helpers.quiz import (NO_ANSWERS_LINE, QuizFormatError, answer_matches, available_quizzes, build_quiz_view,
                           load_quiz, normalise_answer, show_quiz)
 
@@ -341,6 +343,26 @@ def test_show_quiz_without_ipython_prints_text_without_answers(name: str, capsys
     assert_text_has_no_answers(text, quiz)
 
 
+def test_data_and_grading_import_neither_ipywidgets_nor_ipython() -> None:
+    """Loading and grading quizzes (and the text version) must work without a front end."""
+    code = ("import sys, helpers.quiz_data, helpers.quiz_text\n"
+            "helpers.quiz_data.load_quiz('01_tensors').as_text()\n"
+            "loaded = {m.split('.')[0] for m in sys.modules} & {'ipywidgets', 'IPython'}\n"
+            "assert not loaded, loaded\n")
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+
+
+def test_entry_point_exports_the_engine() -> None:
+    """helpers.quiz re-exports every public name of the modules behind it, unchanged."""
+    from helpers import quiz_data, quiz_text
+
+    for module in (quiz_data, quiz_widgets):
+        for name in module.__all__:
+            assert getattr(quiz_module, name) is getattr(module, name), name
+    assert quiz_module.NO_ANSWERS_LINE is quiz_text.NO_ANSWERS_LINE
+
+
 def test_show_quiz_in_plain_python_prints_text() -> None:
     result = subprocess.run([sys.executable, "-c", "from helpers.quiz import show_quiz; show_quiz('01_tensors')"],
                             cwd=REPO, capture_output=True, text=True, timeout=120)
@@ -353,7 +375,7 @@ def test_show_quiz_in_a_kernel_displays_widget_with_text_fallback(monkeypatch: p
     import IPython.display
 
     shown = []
-    monkeypatch.setattr(quiz_module, "_in_kernel", lambda: True)
+    monkeypatch.setattr(quiz_widgets, "_in_kernel", lambda: True)
     monkeypatch.setattr(IPython.display, "display", lambda obj, raw=False: shown.append((obj, raw)))
     assert show_quiz("02_autograd") is None
     [(bundle, raw)] = shown
