@@ -272,6 +272,7 @@ class TwoKernelExecute(Execute):
         self._student_cells: list[str] = []   # what ran in the student's kernel (replayed after a restart)
         self._tests_setup: list[str] = []     # instructor cells that ran in the tests' kernel
         self._restarts = 0
+        self._restart_needed = False  # set inside a coroutine; the restart itself runs outside it
         self._student_gone = False
         self._tests: tuple[Any, Any] | None = None
         self._managers: list = []
@@ -529,6 +530,9 @@ class TwoKernelExecute(Execute):
                 run()
         finally:
             printed = run_sync(self._finish_serve)(serve_id, nonce, label) if serve_id else ""
+            if self._restart_needed:  # not from inside _finish_serve: no nested event loop
+                self._restart_needed = False
+                self._restart_student()
         return printed
 
     def _refuse_connection(self) -> None:
@@ -567,7 +571,7 @@ class TwoKernelExecute(Execute):
             alive = await ensure_async(self.km.is_alive())
             self.log.warning("%s: cell %s: the student's kernel %s during the test; restarting it", self._who,
                              label, "was still busy in the student's code" if alive else "died")
-            self._restart_student()
+            self._restart_needed = True
         else:
             # Drain the matching shell reply, so that nbclient's next wait does not see it.
             try:
