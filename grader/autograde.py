@@ -50,7 +50,7 @@ from nbgrader.api import Gradebook
 from nbgrader.preprocessors import Execute, NbGraderPreprocessor
 from traitlets import Integer, Unicode
 
-from grader.sandbox import KERNEL_NAME, pick_uid
+from grader.sandbox import KERNEL_NAME, OUTPUT_LOG, pick_uid
 from grader.student_side import cell_key
 
 
@@ -346,7 +346,7 @@ class TwoKernelExecute(Execute):
         try:
             kc = await super().async_start_new_kernel_client()
             # The student's kernel imports torch while the tests' kernel starts (in parallel).
-            checks = [(self.kc, "student", "import torch, helpers, grader.student_side")]
+            checks = [(self.kc, "student's", "import torch, helpers, grader.student_side")]
             pending = [self.kc.execute(checks[0][2], silent=True, store_history=False, allow_stdin=False)]
             if self._tests is not None and self._tests[1] is None:
                 tests_kc = self._tests[0].client()
@@ -354,7 +354,7 @@ class TwoKernelExecute(Execute):
                 await ensure_async(tests_kc.wait_for_ready(timeout=self.startup_timeout))
                 tests_kc.allow_stdin = False
                 self._tests = (self._tests[0], tests_kc)
-                checks.append((tests_kc, "tests", "import torch, helpers.check, grader.tests_side"))
+                checks.append((tests_kc, "tests'", "import torch, helpers.check, grader.tests_side"))
                 pending.append(tests_kc.execute(checks[1][2], silent=True, store_history=False, allow_stdin=False))
             for (client, role, code), msg_id in zip(checks, pending):
                 await self._check_imports(client, role, code, msg_id)
@@ -366,13 +366,29 @@ class TwoKernelExecute(Execute):
 
     start_new_kernel_client = run_sync(async_start_new_kernel_client)
 
+    def _kernel_output(self) -> str:
+        """The tail of what the kernels printed themselves (their stderr: start-up errors)."""
+        tails = []
+        for manager in self._managers:
+            path = os.path.join(getattr(manager, "_private_dir", "") or "", OUTPUT_LOG)
+            try:
+                with open(path, "rb") as handle:
+                    handle.seek(max(0, os.path.getsize(path) - 1500))
+                    text = handle.read().decode(errors="replace").strip()
+            except OSError:
+                continue
+            if text:
+                tails.append(f"[{manager.role}'s kernel] ...{text[-1500:]}")
+        return ("\nWhat the kernels printed:\n" + "\n".join(tails)) if tails else ""
+
     def _misconfigured(self, problem: str) -> str:
         message = (f"GRADING STOPPED: {problem}. This is the grading set-up, not a submission: every student "
                    "would fail the same way. The sandboxed kernels must be able to run the course environment's "
                    "Python and import torch, helpers and grader: put the environment (and the course's "
                    "packages) in a folder every user can read that is not under /tmp (the sandbox gives each "
                    "kernel an empty /tmp), nor under a folder listed in SandboxKernelManager.hide_paths; see "
-                   "docs/grading-sandbox.md.")
+                   "docs/grading-sandbox.md (a MemoryError or 'failed to map segment' means "
+                   "SandboxKernelManager.memory_limit_mib is too small for torch)." + self._kernel_output())
         self.log.error(message)
         return message
 
@@ -382,13 +398,13 @@ class TwoKernelExecute(Execute):
             try:
                 reply = await ensure_async(kc.shell_channel.get_msg(timeout=max(0.1, deadline - time.monotonic())))
             except Empty:
-                raise GradingMisconfigured(self._misconfigured(f"the {role}'s kernel did not answer")) from None
+                raise GradingMisconfigured(self._misconfigured(f"the {role} kernel did not answer")) from None
             if reply["parent_header"].get("msg_id") == msg_id:
                 break
         if reply["content"]["status"] != "ok":
             content = reply["content"]
             raise GradingMisconfigured(self._misconfigured(
-                f"the {role}'s kernel cannot `{code}`: {content.get('ename')}: {content.get('evalue')}"))
+                f"the {role} kernel cannot `{code}`: {content.get('ename')}: {content.get('evalue')}"))
 
     def _stop_tests_kernel(self) -> None:
         if self._tests is None:
@@ -512,6 +528,15 @@ class TwoKernelExecute(Execute):
             cell.outputs.append(nbformat.v4.new_output(
                 "stream", name="stdout", text="--- printed by your code during this cell ---\n" + printed))
         if keep:
+            # The instructor's own cell cannot import in the tests' kernel (a module in a folder the
+            # sandbox hides): every student would score 0, so stop and say so. Only import errors:
+            # a student's cell placed before it could make it time out.
+            failed = [o for o in cell.outputs if o.get("output_type") == "error"
+                      and o.get("ename") in ("ModuleNotFoundError", "ImportError", "EnvironmentProblem")]
+            if failed:
+                raise GradingMisconfigured(self._misconfigured(
+                    f"the instructor's cell {label} cannot run in the tests' kernel: "
+                    f"{failed[0].get('ename')}: {failed[0].get('evalue')}"))
             self._tests_setup.append(cell.source)
 
     def _tests_execute(self, cell: NotebookNode, label: str, run) -> str:

@@ -36,6 +36,7 @@ ENV_VAR = "COURSE_SANDBOX"
 WATCH_VAR = "COURSE_GUARD_WATCH"  # read (and removed) by grader.student_side.watch_access
 SOCKET_VAR = "COURSE_TESTS_SOCKET"  # read (and removed) by grader.tests_side
 EXTENSIONS = {"student": "grader.student_side", "tests": "grader.tests_side"}
+OUTPUT_LOG = "kernel-output.log"  # the kernel's own stdout and stderr, in its private folder
 # Each sandboxed kernel runs as a uid of its own (when the grader is root): RLIMIT_NPROC counts
 # per uid, and kernels of students graded in parallel cannot signal each other.
 UID_BASE = 200_000
@@ -186,14 +187,20 @@ def launch(argv: list[str]) -> None:
         own = [p for p in (settings["workdir"], private, *settings.get("shared", [])) if p]
         os.environ[WATCH_VAR] = json.dumps({"own": own, "scratch": ["/tmp", "/dev"], "hidden": settings.get("hide", []),
                                             "readable": settings.get("readable", [])})
+    if private:
+        # The kernel talks over its sockets. Its own stdout and stderr (ipykernel's banner, and
+        # whatever the student's code writes to file descriptors 1 and 2) go to a file of the
+        # kernel's, never to the grader's log, where a student could forge or flood lines; the
+        # grader shows its tail when a kernel fails to start.
+        output = os.open(os.path.join(private, OUTPUT_LOG), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.dup2(output, 1)
+        os.dup2(output, 2)
+        os.close(output)
     if mode == "bwrap":
         # In its own pid namespace the kernel's parent is pid 1, which ipykernel's parent poller
         # takes for "the grader exited"; --die-with-parent does that job instead.
         os.environ.pop("JPY_PARENT_PID", None)
         command = _bwrap_command(settings, uid, kernel)
-        # The kernel talks over its sockets; its stdout only carries ipykernel's banner.
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, 1)
         os.execvp(command[0], command)
     if uid is not None:
         os.setgroups([])

@@ -55,8 +55,15 @@ class StudentUnavailable(RuntimeError):
 # Remote: a proxy for an object that stays in the student's kernel
 # --------------------------------------------------------------------------------------
 
+#: Types that always travel as data: a proxy claiming one of them is lying, and is not one.
+_DATA_TYPES = {f"builtins:{name}" for name in ("str", "int", "float", "bool", "bytes", "complex", "list", "tuple",
+                                                "dict", "set", "frozenset", "NoneType", "slice")}
+
+
 def _trusted_class(types: list[str]) -> type:
     for entry in types:
+        if entry in _DATA_TYPES:
+            continue
         module_name, _, qualname = entry.partition(":")
         if module_name.split(".")[0] not in TRUSTED_MODULES or module_name not in sys.modules:
             continue

@@ -29,18 +29,22 @@ class WrongAnswer:
     why: str
 
 
-def nbgrader_unchecked(course: Path, *args: str, timeout: int = 900) -> subprocess.CompletedProcess:
+def nbgrader_unchecked(course: Path, *args: str, timeout: int = 900,
+                       env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     """Run an nbgrader command in `course` and return it whatever its exit status (its log is
-    stdout + stderr): for batches where some students are expected to fail."""
+    stdout + stderr): for batches where some students are expected to fail. `env`: variables
+    to set for it (HOME, TMPDIR, ...)."""
     # nbgrader calls `alembic` through PATH, so the environment's bin/ goes first.
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    env = {**os.environ, **(env or {}),
+           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
     return subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=course, env=env,
                           capture_output=True, text=True, timeout=timeout)
 
 
-def nbgrader(course: Path, *args: str, timeout: int = 900) -> subprocess.CompletedProcess:
+def nbgrader(course: Path, *args: str, timeout: int = 900,
+             env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     """Run an nbgrader command in `course`; fail with its log if it fails."""
-    proc = nbgrader_unchecked(course, *args, timeout=timeout)
+    proc = nbgrader_unchecked(course, *args, timeout=timeout, env=env)
     if proc.returncode != 0:
         raise AssertionError(f"nbgrader {' '.join(args)} failed ({proc.returncode}):\n"
                              f"{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}")
@@ -157,6 +161,49 @@ if _soft == resource.RLIM_INFINITY or _soft > 8 * 2**30:
     print("UNLIMITED: 40 GiB of memory granted")
 else:
     _bomb = bytearray(40 * 2**30)'''
+
+
+# The course's protections switched off, for the control runs of the attack tests: nbgrader's
+# stock Execute in the plain python3 kernel (no sandbox, no second kernel, no time limit), none
+# of nbgrader's or the course's sanitizing (OverwriteCells, CheckCellMetadata, RestoreNotebook),
+# no output limit (LimitOutput, TwoKernelExecute), no intake. What stays only cleans the notebook
+# (outputs, duplicate ids, kernel name) and records the grades.
+NO_PROTECTIONS = """
+c.Autograde.sanitize_preprocessors = ["nbgrader.preprocessors.ClearOutput", "nbgrader.preprocessors.DeduplicateIds",
+                                      "nbgrader.preprocessors.OverwriteKernelspec"]
+c.Autograde.autograde_preprocessors = ["nbgrader.preprocessors.Execute", "nbgrader.preprocessors.IgnorePattern",
+                                       "nbconvert.preprocessors.ClearMetadataPreprocessor",
+                                       "nbgrader.preprocessors.SaveAutoGrades",
+                                       "nbgrader.preprocessors.AssignLatePenalties"]
+c.Execute.timeout = -1
+"""
+
+
+def unprotect(course: Path) -> None:
+    """Switch off every protection in `course`'s nbgrader_config.py (NO_PROTECTIONS; no intake)."""
+    config = course / "nbgrader_config.py"
+    lines = [line for line in config.read_text().splitlines() if "grader.intake" not in line]
+    config.write_text("\n".join(lines) + "\n" + NO_PROTECTIONS)
+    assert "install()" not in config.read_text()
+
+
+def add_warnings(source: str, message: str = "harmless warning from the solution") -> str:
+    """`source` with `warnings.warn(message, UserWarning)` as the first statement of every function
+    (methods, nested functions, async functions), everything else kept as written, comments too."""
+    import ast
+
+    inserts = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            first = node.body[0]
+            line = min([first.lineno] + [d.lineno for d in getattr(first, "decorator_list", [])])
+            if line == node.lineno:  # `def f(): return 1`: no line of its own to go before
+                raise ValueError(f"add_warnings: put the body of {node.name} on its own lines")
+            inserts.append((line, first.col_offset))
+    lines = source.splitlines(keepends=True)
+    for lineno, col in sorted(inserts, reverse=True):
+        lines.insert(lineno - 1, " " * col + f'__import__("warnings").warn({message!r}, UserWarning, stacklevel=1)\n')
+    return "".join(lines)
 
 
 def require_sandbox() -> None:

@@ -1,32 +1,45 @@
-"""Grading limits set in nbgrader_config.py: a stuck cell or a huge file is stopped with a
-clear message and a log line naming the limit, loses its points, and the rest of the
-notebook is still graded. (Memory and process limits: test_grading_attacks.py.)"""
+"""Grading limits and set-up, as configured in nbgrader_config.py: a stuck cell or a huge file is
+stopped with a clear message and a log line naming the limit, loses its points, and the rest of
+the notebook is still graded; the memory limit leaves room for honest work in both kernels of a
+notebook; and a set-up that the sandboxed kernels cannot work with stops the batch with
+"GRADING STOPPED" instead of scoring every student 0. (Memory and process limits against
+attacks: test_grading_attacks.py.)"""
 
 from __future__ import annotations
+
+import re
+import shutil
 
 import nbformat
 import pytest
 
-from grading import REPO, make_course_copy, nbgrader, read_gradebook, replace_cell, submit
+from grading import (ASSIGNMENTS, REPO, make_course_copy, nbgrader, nbgrader_unchecked, notebook_names,
+                     read_gradebook, replace_cell, require_sandbox, submit)
 
 pytestmark = pytest.mark.xdist_group("grading-limits")
 
+A = "01_tensors"
+NB = "01_tensors.ipynb"
+
 
 def test_infinite_loop_is_stopped_with_a_clear_message(tmp_path):
-    course = make_course_copy(tmp_path, "01_tensors")
-    nbgrader(course, "generate_assignment", "01_tensors", "--force")
-    solution = nbformat.read(REPO / "source" / "01_tensors" / "01_tensors.ipynb", as_version=4)
+    require_sandbox()
+    course = make_course_copy(tmp_path, A)
+    nbgrader(course, "generate_assignment", A, "--force")
+    solution = nbformat.read(REPO / "source" / A / NB, as_version=4)
+    # The loop runs when the test calls the function: in the student's kernel, while the test
+    # cell waits in the tests' kernel.
     stuck = replace_cell(solution, "normalize_rows", "def normalize_rows(x, eps=1e-12):\n    while True:\n        pass")
-    submit(course, "stuck", "01_tensors", {"01_tensors.ipynb": stuck})
+    submit(course, "stuck", A, {NB: stuck})
 
     # The course's limit is 120 s; a short limit here keeps the test fast, same mechanism.
-    proc = nbgrader(course, "autograde", "01_tensors", "--force", "--Execute.timeout=10")
+    proc = nbgrader(course, "autograde", A, "--force", "--Execute.timeout=10")
 
-    result = read_gradebook(course, "01_tensors", ["stuck"])
+    result = read_gradebook(course, A, ["stuck"])
     assert result.cells["stuck"]["test_normalize_rows"] == 0
     others = {cell: score for cell, score in result.cells["stuck"].items() if cell != "test_normalize_rows"}
     assert all(score > 0 for score in others.values()), others
-    graded = nbformat.read(course / "autograded" / "stuck" / "01_tensors" / "01_tensors.ipynb", as_version=4)
+    graded = nbformat.read(course / "autograded" / "stuck" / A / NB, as_version=4)
     errors = [o for c in graded.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
     assert any(o.ename == "CellTimeoutError" and "ran longer than" in "".join(o.traceback) and
                "infinite loop" in "".join(o.traceback) for o in errors), errors
@@ -35,46 +48,137 @@ def test_infinite_loop_is_stopped_with_a_clear_message(tmp_path):
 
 
 def test_file_size_limit_stops_a_huge_file_and_names_the_limit(tmp_path):
-    course = make_course_copy(tmp_path, "01_tensors")
-    nbgrader(course, "generate_assignment", "01_tensors", "--force")
-    solution = nbformat.read(REPO / "source" / "01_tensors" / "01_tensors.ipynb", as_version=4)
+    require_sandbox()
+    course = make_course_copy(tmp_path, A)
+    nbgrader(course, "generate_assignment", A, "--force")
+    solution = nbformat.read(REPO / "source" / A / NB, as_version=4)
     # 300 MiB into the student's own folder, past the 256 MiB limit, in 1 MiB writes.
     filler = ('with open("filler.bin", "wb") as _handle:\n    for _ in range(300):\n'
               '        _handle.write(bytes(2**20))\nq1_answer = "b"')
-    submit(course, "filler", "01_tensors", {"01_tensors.ipynb": replace_cell(solution, "q1", filler)})
+    submit(course, "filler", A, {NB: replace_cell(solution, "q1", filler)})
 
-    proc = nbgrader(course, "autograde", "01_tensors", "--force")
+    proc = nbgrader(course, "autograde", A, "--force")
 
     log = proc.stdout + proc.stderr
     assert "student filler: notebook 01_tensors: cell q1: OSError: stopped by the file size limit" in log, log[-3000:]
-    written = course / "autograded" / "filler" / "01_tensors" / "filler.bin"
-    assert written.stat().st_size <= 256 * 2**20
-    result = read_gradebook(course, "01_tensors", ["filler"])
+    # The kernels work in a scratch copy of the student's folder: what they write stays there.
+    assert not (course / "autograded" / "filler" / A / "filler.bin").exists()
+    result = read_gradebook(course, A, ["filler"])
     assert result.cells["filler"]["test_q1"] == 0 and result.total["filler"] == 23.0, result.cells
 
 
-def test_memory_limit_leaves_room_for_torch_and_honest_work():
-    """RLIMIT_AS counts address space, and torch's CUDA build maps ~3.2 GiB at import: the
-    configured limit must leave 2 GiB beyond the peak of honest work (importing what the
-    notebooks import and training a small network), or honest cells fail with MemoryError
-    now and then under load."""
-    import subprocess
-    import sys
+# Appended to every assignment's source notebook (so that the gradebook knows it): a test cell,
+# which runs in the tests' kernel, after every other test; and a cell of the student's at the
+# very end, in the student's kernel. Each prints its kernel's peak address space (what
+# RLIMIT_AS limits), after the notebook's honest work.
+PEAK = "print('VmPeak {role}', [l.split()[1] for l in open('/proc/self/status') if l.startswith('VmPeak')][0])"
 
+
+def test_memory_limit_leaves_room_for_honest_work_in_both_kernels(tmp_path, record_property):
+    """RLIMIT_AS counts address space (torch's CUDA build maps ~3.2 GiB at import), and each of a
+    notebook's two kernels has the limit to itself: both must keep 2 GiB beyond their peak in
+    honest work (the reference solution of every assignment, graded in the sandbox), or honest
+    cells fail with MemoryError now and then under load."""
+    require_sandbox()
     from traitlets.config.loader import PyFileConfigLoader
 
     config = PyFileConfigLoader("nbgrader_config.py", path=str(REPO)).load_config()
     limit_mib = config.SandboxKernelManager.memory_limit_mib
-    work = ("import torch, numpy, matplotlib.pyplot, ipywidgets, helpers, helpers.check, helpers.plots\n"
-            "from helpers import Trainer, SmallCNN, digits_tensors\n"
-            "from helpers.data import TensorBatchLoader\n"
-            "x, y = digits_tensors()['train']\n"
-            "model = SmallCNN(in_channels=1, num_classes=10)\n"
-            "loader = TensorBatchLoader(x, y, batch_size=64, shuffle=True)\n"
-            "Trainer(model, torch.optim.Adam(model.parameters()), torch.nn.CrossEntropyLoss(),"
-            " progress=False).fit(loader, epochs=1)\n"
-            "print([l.split()[1] for l in open('/proc/self/status') if l.startswith('VmPeak')][0])")
-    proc = subprocess.run([sys.executable, "-c", work], capture_output=True, text=True, timeout=300, cwd=REPO)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    peak_mib = int(proc.stdout.split()[-1]) / 1024
-    assert limit_mib - peak_mib >= 2048, f"peak address space {peak_mib:.0f} MiB, limit {limit_mib} MiB"
+    course = make_course_copy(tmp_path, ASSIGNMENTS[0])
+    for assignment in ASSIGNMENTS[1:]:
+        shutil.copytree(REPO / "source" / assignment, course / "source" / assignment,
+                        ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
+    for assignment in ASSIGNMENTS:
+        (name,) = notebook_names(assignment)
+        source = nbformat.read(course / "source" / assignment / name, as_version=4)
+        cell = nbformat.v4.new_code_cell(PEAK.format(role="tests"))
+        cell.metadata["nbgrader"] = {"grade": True, "grade_id": "memory_peak", "locked": True, "points": 1,
+                                     "schema_version": 3, "solution": False, "task": False}
+        source.cells.append(cell)
+        nbformat.write(source, course / "source" / assignment / name)
+        submitted = nbformat.read(course / "source" / assignment / name, as_version=4)
+        submitted.cells.append(nbformat.v4.new_code_cell(PEAK.format(role="student")))
+        submit(course, "solution", assignment, {name: submitted})
+    nbgrader(course, "generate_assignment", "*", "--force")
+    nbgrader(course, "autograde", "*", "--force")
+    record_property("notebooks_executed", len(ASSIGNMENTS))
+
+    peaks = {}
+    for assignment in ASSIGNMENTS:
+        (name,) = notebook_names(assignment)
+        result = read_gradebook(course, assignment, ["solution"])
+        assert result.total["solution"] == result.max_score, (assignment, result.cells)
+        graded = nbformat.read(course / "autograded" / "solution" / assignment / name, as_version=4)
+        text = "".join(o.get("text", "") for c in graded.cells if c.cell_type == "code" for o in c.outputs)
+        for role in ("student", "tests"):
+            match = re.search(rf"VmPeak {role} (\d+)", text)
+            assert match, f"{assignment}: no peak printed by the {role}' kernel"
+            peaks[f"{assignment} {role}"] = int(match.group(1)) / 1024
+    worst = max(peaks, key=peaks.get)
+    assert limit_mib - peaks[worst] >= 2048, \
+        f"peak address space {peaks[worst]:.0f} MiB ({worst}'s kernel), limit {limit_mib} MiB"
+
+
+def _assert_nobody_scored(course, students: list[str]) -> None:
+    """No test cell of these students has an automatic score (nbgrader may have registered them)."""
+    from nbgrader.api import Gradebook, MissingEntry
+
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gradebook:
+        for student in students:
+            try:
+                submission = gradebook.find_submission(A, student)
+            except MissingEntry:
+                continue
+            scores = [g.auto_score for n in submission.notebooks for g in n.grades]
+            assert all(score is None for score in scores), (student, scores)
+
+
+def test_a_memory_limit_too_small_for_torch_stops_the_batch(tmp_path):
+    """A memory limit too small for torch (its CUDA build maps ~3.2 GiB): every student would
+    score 0. Autograde stops at the first notebook with GRADING STOPPED, the cause (the import
+    that failed) and what to read; no notebook is graded."""
+    require_sandbox()
+    course = make_course_copy(tmp_path, A)
+    nbgrader(course, "generate_assignment", A, "--force")
+    with open(course / "nbgrader_config.py", "a") as config:
+        config.write("\nc.SandboxKernelManager.memory_limit_mib = 1536\n")
+    solution = nbformat.read(REPO / "source" / A / NB, as_version=4)
+    for student in ("first", "second"):
+        submit(course, student, A, {NB: solution})
+
+    proc = nbgrader_unchecked(course, "autograde", A, "--force", timeout=600)
+
+    log = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    message = next((line for line in log.splitlines() if "GRADING STOPPED" in line), "")
+    assert "cannot `import torch" in message and "failed to map segment" in message, log[-3000:]
+    assert "docs/grading-sandbox.md" in message
+    assert "'second'" not in log  # the batch stopped at the first notebook
+    _assert_nobody_scored(course, ["first", "second"])
+
+
+def test_a_setup_cell_that_cannot_import_its_module_in_the_sandbox_stops_the_batch(tmp_path):
+    """The setup cell imports a course module that lives in a folder on PYTHONPATH inside the
+    course root, which the sandbox hides (the default `hide_paths`): in both kernels the setup
+    fails, so every test cell would fail and every student score 0. Autograde must stop with
+    GRADING STOPPED, naming the module and the fix, instead."""
+    require_sandbox()
+    course = make_course_copy(tmp_path, A)
+    (course / "lib").mkdir()
+    (course / "lib" / "course_extras.py").write_text("GREETING = 'hello'\n")
+    source = nbformat.read(course / "source" / A / NB, as_version=4)
+    setup = next(c for c in source.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "setup")
+    setup.source = "import course_extras\n" + setup.source
+    nbformat.write(source, course / "source" / A / NB)
+    env = {"PYTHONPATH": str(course / "lib")}
+    nbgrader(course, "generate_assignment", A, "--force", env=env)
+    for student in ("first", "second"):
+        submit(course, student, A, {NB: nbformat.read(course / "source" / A / NB, as_version=4)})
+
+    proc = nbgrader_unchecked(course, "autograde", A, "--force", timeout=600, env=env)
+
+    log = proc.stdout + proc.stderr
+    message = next((line for line in log.splitlines() if "GRADING STOPPED" in line), "")
+    assert "course_extras" in message and "hide_paths" in message, log[-3000:]
+    assert proc.returncode != 0 and "'second'" not in log
+    _assert_nobody_scored(course, ["first", "second"])
