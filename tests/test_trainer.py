@@ -424,33 +424,31 @@ def test_callbacks_hear_every_event_in_order_and_can_stop_training():
 # ----------------------------------------------------------------------------- clear errors
 
 
-def test_nan_loss_names_the_epoch_and_batch():
+def _trainer_whose_loss_breaks() -> tuple[Trainer, torch.Tensor, torch.Tensor, itertools.count]:
+    """A Trainer whose loss turns NaN at call 13: with 8 batches per epoch, epoch 2, batch 5
+    (and the counter of its calls)."""
     x, y = blobs()
     calls = itertools.count(1)
 
-    def loss_that_breaks(outputs, targets):  # 8 batches per epoch: call 13 is epoch 2, batch 5
+    def loss_that_breaks(outputs, targets):
         loss = nn.functional.cross_entropy(outputs, targets)
         return loss * float("nan") if next(calls) == 8 + 5 else loss
 
     model = mlp()
     trainer = Trainer(model, torch.optim.SGD(model.parameters(), lr=0.1), loss_that_breaks, device="cpu",
                       progress=False)
+    return trainer, x, y, calls
+
+
+def test_nan_loss_names_the_epoch_and_batch():
+    trainer, x, y, calls = _trainer_whose_loss_breaks()
     with pytest.raises(NonFiniteLossError, match=r"loss became nan at epoch 2, batch 5 .*lower learning rate"):
         trainer.fit(batches(x, y, 8), epochs=3)
     assert trainer.history["epoch"] == [1]
 
 
 def test_nan_loss_stops_training_at_the_next_sync_not_at_the_end_of_the_epoch():
-    x, y = blobs()
-    calls = itertools.count(1)
-
-    def loss_that_breaks(outputs, targets):  # 8 batches per epoch: call 13 is epoch 2, batch 5
-        loss = nn.functional.cross_entropy(outputs, targets)
-        return loss * float("nan") if next(calls) == 8 + 5 else loss
-
-    model = mlp()
-    trainer = Trainer(model, torch.optim.SGD(model.parameters(), lr=0.1), loss_that_breaks, device="cpu",
-                      progress=False)
+    trainer, x, y, calls = _trainer_whose_loss_breaks()
     trainer.sync_interval = 0.0  # sync after every batch (the default is once a second)
     with pytest.raises(NonFiniteLossError, match=r"loss became nan at epoch 2, batch 5 "):
         trainer.fit(batches(x, y, 8), epochs=3)
