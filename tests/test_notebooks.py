@@ -107,3 +107,39 @@ def test_test_cells_do_not_end_with_a_value(path: Path):
             name = getattr(called, "id", getattr(called, "attr", ""))
             is_value = isinstance(last, ast.Expr) and not (name == "print" or name.startswith("check"))
             assert not is_value, f"{meta['grade_id']} ends with the value of `{ast.unparse(last)[:60]}`"
+
+
+# Relative links ([text](path) and [text](path#anchor)) in notebooks' markdown and in the docs.
+_LINK = re.compile(r"\]\(([^)\s]+)\)")
+_DOCS = sorted(REPO.glob("*.md")) + sorted((REPO / "docs").glob("*.md"))
+
+
+def _markdown_of(path: Path) -> str:
+    if path.suffix == ".ipynb":
+        return "\n".join(c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "markdown")
+    return path.read_text()
+
+
+@pytest.mark.parametrize("path", ALL + _DOCS, ids=ids(ALL + _DOCS))
+def test_relative_links_point_at_files_that_exist(path: Path):
+    broken = []
+    for target in _LINK.findall(_markdown_of(path)):
+        if re.match(r"[a-z]+:", target) or target.startswith("#"):
+            continue  # a web address, or an anchor in the same file
+        file = target.split("#")[0]
+        if file and not (path.parent / file).exists():
+            broken.append(target)
+    assert not broken, f"links to files that do not exist: {broken}"
+
+
+# Students never see the documents the topics come from: lessons, assignments and quizzes never
+# mention them ("a tutorial you may find online" instead).
+_SOURCE_MENTIONS = re.compile(r"source tutorials?|source documents?|\bseed's\b|\bseed \d{3}\b|\bthe seeds\b", re.I)
+_QUIZZES = sorted((REPO / "helpers" / "quizzes").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", ALL + _QUIZZES, ids=ids(ALL + _QUIZZES))
+def test_student_text_never_mentions_the_source_documents(path: Path):
+    text = _markdown_of(path) if path.suffix == ".ipynb" else path.read_text()
+    found = sorted({m.group(0) for m in _SOURCE_MENTIONS.finditer(text)})
+    assert not found, f"student text mentions the course's source documents: {found}"
