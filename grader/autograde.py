@@ -32,7 +32,6 @@ import json
 import os
 import secrets
 import shutil
-import stat
 import tempfile
 import time
 from contextlib import contextmanager
@@ -50,6 +49,7 @@ from nbgrader.api import Gradebook
 from nbgrader.preprocessors import Execute, NbGraderPreprocessor
 from traitlets import Integer, Unicode
 
+from grader import intake
 from grader.sandbox import KERNEL_NAME, OUTPUT_LOG, pick_uid
 from grader.student_side import cell_key
 
@@ -233,14 +233,16 @@ def _route(cell: NotebookNode) -> str:
 
 
 def _copy_regular_files(source: str, dest: str) -> None:
-    """The student's folder, for the kernels to work in: folders and regular files only."""
-    for folder, _dirs, files in os.walk(source, followlinks=False):
-        target = os.path.join(dest, os.path.relpath(folder, source))
-        os.makedirs(target, exist_ok=True)
-        for name in files:
-            path = os.path.join(folder, name)
-            if stat.S_ISREG(os.lstat(path).st_mode):
-                shutil.copyfile(path, os.path.join(target, name), follow_symlinks=False)
+    """The student's folder, for the kernels to work in: folders and regular files with one name,
+    copied without following links (grader.intake); anything else is left out."""
+    os.makedirs(dest)
+    src_fd = os.open(source, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    dst_fd = os.open(dest, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        intake.copy_tree(src_fd, dst_fd, skip=lambda name, rel, st: intake.kind(st) is not None)
+    finally:
+        os.close(src_fd)
+        os.close(dst_fd)
 
 
 class TwoKernelExecute(Execute):
@@ -334,11 +336,7 @@ class TwoKernelExecute(Execute):
         kwargs["env"] = self._env()
         await super().async_start_new_kernel(**kwargs)
         if self._tests is None:
-            tests = self._new_manager("tests")
-            cwd = os.path.join(self._workspace, "tests")
-            os.makedirs(cwd, exist_ok=True)
-            await ensure_async(tests.start_kernel(extra_arguments=self.extra_arguments, cwd=cwd, env=self._env()))
-            self._tests = (tests, None)
+            self._tests = (await self._launch_tests_kernel(), None)
 
     start_new_kernel = run_sync(async_start_new_kernel)
 
@@ -349,10 +347,7 @@ class TwoKernelExecute(Execute):
             checks = [(self.kc, "student's", "import torch, helpers, grader.student_side")]
             pending = [self.kc.execute(checks[0][2], silent=True, store_history=False, allow_stdin=False)]
             if self._tests is not None and self._tests[1] is None:
-                tests_kc = self._tests[0].client()
-                await ensure_async(tests_kc.start_channels())
-                await ensure_async(tests_kc.wait_for_ready(timeout=self.startup_timeout))
-                tests_kc.allow_stdin = False
+                tests_kc = await self._connect(self._tests[0])
                 self._tests = (self._tests[0], tests_kc)
                 checks.append((tests_kc, "tests'", "import torch, helpers.check, grader.tests_side"))
                 pending.append(tests_kc.execute(checks[1][2], silent=True, store_history=False, allow_stdin=False))
@@ -365,6 +360,22 @@ class TwoKernelExecute(Execute):
         return kc
 
     start_new_kernel_client = run_sync(async_start_new_kernel_client)
+
+    async def _launch_tests_kernel(self):
+        """Start the tests' kernel, in an empty folder of its own; its manager."""
+        manager = self._new_manager("tests")
+        cwd = os.path.join(self._workspace, "tests")
+        os.makedirs(cwd, exist_ok=True)
+        await ensure_async(manager.start_kernel(extra_arguments=self.extra_arguments, cwd=cwd, env=self._env()))
+        return manager
+
+    async def _connect(self, manager):
+        """A client of `manager`'s kernel, once the kernel answers."""
+        client = manager.client()
+        await ensure_async(client.start_channels())
+        await ensure_async(client.wait_for_ready(timeout=self.startup_timeout))
+        client.allow_stdin = False
+        return client
 
     def _kernel_output(self) -> str:
         """The tail of what the kernels printed themselves (their stderr: start-up errors)."""
@@ -669,14 +680,8 @@ class TwoKernelExecute(Execute):
     def _restart_tests(self) -> None:
         """Replace the tests' kernel and replay the instructor's setup cells in it."""
         self._stop_tests_kernel()
-        manager = self._new_manager("tests")
-        cwd = os.path.join(self._workspace, "tests")
-        run_sync(manager.start_kernel)(extra_arguments=self.extra_arguments, cwd=cwd, env=self._env())
-        client = manager.client()
-        client.start_channels()
-        run_sync(client.wait_for_ready)(timeout=self.startup_timeout)
-        client.allow_stdin = False
-        self._tests = (manager, client)
+        manager = run_sync(self._launch_tests_kernel)()
+        self._tests = (manager, run_sync(self._connect)(manager))
         # Setup cells only: replaying test cells would call the student's code again.
         for source in self._tests_setup:
             try:
