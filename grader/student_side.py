@@ -40,7 +40,11 @@ def handle(obj: Any) -> dict:
         hid = len(_objects) + 1
         _objects[hid] = obj
         _handle_of[id(obj)] = hid
-    return {"id": hid, "types": _type_names(obj)}
+    try:
+        text = repr(obj)[:300]
+    except Exception:  # noqa: BLE001 - a broken __repr__ is the student's
+        text = f"<{type(obj).__name__} object>"
+    return {"id": hid, "types": _type_names(obj), "repr": text}
 
 
 class _Loader(pickle.Unpickler):

@@ -223,6 +223,7 @@ def _dec(node: Any, buffers: list[bytes], remote, depth: int) -> Any:
         _expect(type(body) is dict and type(body.get("id")) is int, "handle")
         types = body.get("types", [])
         _expect(type(types) is list and all(type(t) is str for t in types), "handle types")
+        _expect(type(body.get("repr", "")) is str, "handle repr")
         return remote(body)
     raise WireError(f"malformed message from the student's process: unknown tag {tag!r}")
 
