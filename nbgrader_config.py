@@ -81,6 +81,24 @@ c.Autograde.autograde_preprocessors = [_OURS + "TwoKernelExecute", _NB + "Ignore
                                        "nbconvert.preprocessors.ClearMetadataPreprocessor", _NB + "LimitOutput",
                                        _NB + "SaveAutoGrades", _NB + "AssignLatePenalties", _NB + "CheckCellMetadata"]
 
+# --- Exchange, deadlines, feedback (docs/instructor.md) ------------------------------------
+# release_assignment never creates a missing exchange folder (nbgrader would make its default,
+# /usr/local/share/nbgrader/exchange, world-writable); release_feedback never releases a page made
+# before its student's latest regrade or comment (grader/exchange.py).
+c.ExchangeFactory.release_assignment = "grader.exchange.ReleaseAssignment"
+c.ExchangeFactory.release_feedback = "grader.exchange.ReleaseFeedback"
+# Late work: 10 % of the score per started day after a 15-minute grace period, 0 after 7 days
+# (grader/deadlines.py); due dates and extensions are in the gradebook.
+c.AssignLatePenalties.plugin_class = "grader.deadlines.PercentPerDay"
+c.PercentPerDay.percent_per_day = 10
+c.PercentPerDay.grace_minutes = 15
+c.PercentPerDay.zero_after_days = 7
+# Feedback pages are cheap: always make them again, so a regrade is never missing from a page.
+c.GenerateFeedback.force = True
+c.GenerateFeedback.preprocessors = ["nbgrader.preprocessors.GetGrades",
+                                    "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
+                                    "grader.exchange.StampGrades"]  # last: the grades' fingerprint
+
 # --- Gradebook database ------------------------------------------------------------------
 # gradebook.db (SQLite) in this folder, unless the environment variable NBGRADER_DB_URL names
 # another database, e.g. postgresql+psycopg2://grader@dbhost/pytorch_course for a class
