@@ -99,6 +99,12 @@ c.GenerateFeedback.preprocessors = ["nbgrader.preprocessors.GetGrades",
                                     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
                                     "grader.exchange.StampGrades"]  # last: the grades' fingerprint
 
+# --- Exporting grades (docs/instructor.md) -------------------------------------------------
+# `nbgrader export` writes grades.csv with a status for every student and assignment (graded,
+# failed, not graded, not submitted) and the lateness (grader/export.py); Canvas and Moodle
+# formats: --exporter=grader.lms.CanvasExport or grader.lms.MoodleExport (grader/lms.py).
+c.ExportApp.plugin_class = "grader.export.StatusExport"
+
 # --- Gradebook database ------------------------------------------------------------------
 # gradebook.db (SQLite) in this folder, unless the environment variable NBGRADER_DB_URL names
 # another database, e.g. postgresql+psycopg2://grader@dbhost/pytorch_course for a class
