@@ -12,7 +12,8 @@ Each student of the gradebook gets one row per assignment, with a status:
   `python -m grader.parallel`): a test cell never scored (the state nbgrader leaves when
   grading fails), or a submitted notebook whose autograded copy is missing (nbgrader deletes the
   copy of a submission it fails to grade, also on a `--force` regrade whose old scores stay in
-  the gradebook). Its score is left empty, never 0;
+  the gradebook; `python -m grader.parallel` also takes those old scores off). Its score is
+  left empty, never 0;
 * `not graded`: a folder in submitted/ that nbgrader never autograded (or held no notebook);
 * `not submitted`: nothing submitted (score 0, as nbgrader's own export). Only students the
   gradebook knows get this row: import the class list first (`nbgrader db student import`).
@@ -224,6 +225,10 @@ def load_coursedir():
 def failed_rows(coursedir, assignments: Iterable[str] = ()) -> list[Row]:
     """The submissions without a score: failed, and collected but not graded."""
     with Gradebook(coursedir.db_url, coursedir.course_id) as gradebook:
+        unknown = set(assignments) - {assignment.name for assignment in gradebook.assignments}
+        if unknown:
+            raise SystemExit(f"No assignment {', '.join(sorted(unknown))} in the gradebook "
+                             "(nbgrader generate_assignment puts it there).")
         return [row for row in class_rows(gradebook, coursedir, assignments) if row.status in (FAILED, NOT_GRADED)]
 
 

@@ -34,7 +34,10 @@ nbgrader log is. Statuses: `ok`; `skipped` (already autograded; `--force` grades
 with nbgrader); `failed` (nbgrader could not grade this submission, e.g. a notebook file
 that is not valid JSON: the student's problem, the log says why); `timeout` (over
 `--timeout`, the child and its kernel are killed); `infra` (the gradebook could not be
-written, or the grading process itself crashed). The exit status is 0 unless there was an
+written, or the grading process itself crashed). A failed or timed-out submission keeps no
+score in the gradebook, even one from an earlier grading, so that `nbgrader export` and
+`python -m grader.export failed` report it as failed (grader/export.py). The summary line
+says how many were graded, skipped, failed. The exit status is 0 unless there was an
 infrastructure failure, or every submission failed (which points at the setup, e.g. a
 missing kernel, rather than at the students); 2 for a usage error.
 """
@@ -340,11 +343,15 @@ def autograde(assignment: str, *, jobs: int | None = None, student_glob: str = "
 
     ordered = [results[s] for s in students]
     read_scores(db_url, coursedir.course_id, assignment, ordered)
+    unscored = [r.student for r in ordered if r.status in ("failed", "timeout")]
+    try:
+        mark_not_graded(db_url, coursedir.course_id, assignment, unscored)
+    except Exception as error:  # the gradebook, again: report it, keep the summary
+        say(f"ERROR: could not take the old scores of {', '.join(unscored)} off the gradebook: {error}")
     wall = time.monotonic() - started
     print_table(ordered, out)
     graded = sum(r.status in ("ok", "skipped") for r in ordered)
-    say(f"{graded} of {len(ordered)} graded in {wall:.1f} s with {jobs} job(s) "
-        f"({len(ordered) / wall * 60:.1f} submissions per minute); nbgrader logs: {logs}")
+    say(f"{summary(ordered, wall, jobs)}; nbgrader logs: {logs}")
     infra = [r.student for r in ordered if r.status == "infra"]
     status = 0
     if infra:
@@ -354,6 +361,39 @@ def autograde(assignment: str, *, jobs: int | None = None, student_glob: str = "
         say("ERROR: no submission could be graded: check the setup (kernel, nbgrader_config.py) in the logs")
         status = 1
     return ordered, status
+
+
+def summary(results: list[StudentResult], wall: float, jobs: int) -> str:
+    """What the run did: '5 of 6 graded in 30.0 s with 2 job(s) (10.0 submissions per minute); 1 failed',
+    or 'none of 3 graded: 3 already autograded (skipped: --force grades them again)'."""
+    counts = {status: sum(r.status == status for r in results)
+              for status in ("ok", "skipped", "failed", "timeout", "infra")}
+    others = [f"{counts['skipped']} already autograded (skipped: --force grades them again)"] * bool(counts["skipped"])
+    others += [f"{counts[status]} {status}" for status in ("failed", "timeout", "infra") if counts[status]]
+    if not counts["ok"]:
+        return f"none of {len(results)} graded in {wall:.1f} s: " + ", ".join(others)
+    line = (f"{counts['ok']} of {len(results)} graded in {wall:.1f} s with {jobs} job(s) "
+            f"({counts['ok'] / wall * 60:.1f} submissions per minute)")
+    return "; ".join([line, ", ".join(others)]) if others else line
+
+
+def mark_not_graded(db_url: str, course_id: str, assignment: str, students: list[str]) -> None:
+    """Leave the gradebook saying "not graded" for submissions whose grading failed or timed out, as
+    nbgrader does when it fails on a first grading: a failed regrade must not keep the old scores
+    (grader/export.py reports these submissions as failed, whichever command graded them)."""
+    if not students:
+        return
+    from nbgrader.api import Gradebook, MissingEntry
+
+    from grader.export import forget_scores
+
+    with Gradebook(db_url, course_id) as gradebook:
+        for student in students:
+            try:
+                forget_scores(gradebook.find_submission(assignment, student))
+            except MissingEntry:  # nbgrader stopped before creating it (no notebook)
+                continue
+        gradebook.db.commit()
 
 
 def _redact(url: str) -> str:

@@ -100,6 +100,8 @@ def test_failed_list_is_empty_and_exits_0_for_a_clean_class(tmp_path, monkeypatc
     out = io.StringIO()
     assert grader.export.main(["failed"], out=out) == 0
     assert out.getvalue() == "No failed submissions.\n"
+    with pytest.raises(SystemExit, match="No assignment 02_autgrad in the gradebook"):
+        grader.export.main(["failed", "02_autgrad"])
 
 
 def test_forgetting_scores_makes_a_submission_failed_but_keeps_a_graders_score(tmp_path):

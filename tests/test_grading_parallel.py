@@ -18,6 +18,8 @@ import pytest
 
 from grading import (REPO, make_course_copy, nbgrader, read_gradebook, replace_cell, run_parallel_autograde, submit,
                      submit_files)
+
+from grader.parallel import StudentResult, summary
 from wrong_answers import WRONG_ANSWERS
 
 pytestmark = pytest.mark.xdist_group("test_grading_parallel")
@@ -133,6 +135,26 @@ def test_broken_submission_is_reported_and_does_not_stop_the_batch(parallel_run)
     assert "5 of 6 graded" in out
 
 
+def statuses(course: Path) -> dict[str, tuple[str, float | None]]:
+    """student -> (status, score) as grader/export.py reports them for the course."""
+    from nbgrader.api import Gradebook
+    from nbgrader.coursedir import CourseDirectory
+
+    from grader.export import class_rows
+
+    coursedir = CourseDirectory(root=str(course), course_id="pytorch-in-practice")
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}", coursedir.course_id) as gradebook:
+        return {row.student_id: (row.status, row.score) for row in class_rows(gradebook, coursedir)}
+
+
+def test_export_marks_the_broken_submission_failed_whichever_command_graded(courses, parallel_run, sequential_run):
+    """What nbgrader leaves for a notebook that is not JSON is reported as failed, not as a 0."""
+    for course in courses:
+        graded = read_gradebook(course, ASSIGNMENT, GRADABLE)
+        assert statuses(course) == {BROKEN: ("failed", None),
+                                    **{student: ("graded", graded.total[student]) for student in GRADABLE}}
+
+
 def test_no_database_is_locked_although_a_writer_held_the_gradebook(courses, parallel_run):
     course, _ = courses
     proc, results, held, _ = parallel_run
@@ -201,3 +223,29 @@ def test_timeout_stops_one_student_and_the_batch_goes_on(courses, parallel_run):
     assert {r["status"] for r in results.values()} == {"timeout"}, results
     assert set(results) == {"solution", "wrong_a", "wrong_b"}
     assert "[grading] solution: timeout" in proc.stdout
+    assert "none of 3 graded" in proc.stdout and "3 timeout" in proc.stdout
+    # the gradebook no longer holds their earlier scores: the export reports them as failed
+    after = statuses(course)
+    assert {student: after[student] for student in results} == dict.fromkeys(results, ("failed", None))
+    from nbgrader.api import Gradebook
+
+    from grader.export import never_scored
+
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}", "pytorch-in-practice") as gradebook:
+        assert all(never_scored(gradebook.find_submission(ASSIGNMENT, student)) for student in results)
+    assert after["blank"] == ("graded", 0)
+
+
+def _result(status: str) -> StudentResult:
+    return StudentResult("s", status=status)
+
+
+def test_summary_says_what_the_run_did():
+    everything_skipped = [_result("skipped")] * 5 + [_result("failed")]
+    assert summary(everything_skipped, 3.0, 2) == \
+        "none of 6 graded in 3.0 s: 5 already autograded (skipped: --force grades them again), 1 failed"
+    assert summary([_result("ok")] * 5 + [_result("failed")], 30.0, 2) == \
+        "5 of 6 graded in 30.0 s with 2 job(s) (10.0 submissions per minute); 1 failed"
+    assert summary([_result("ok"), _result("skipped"), _result("infra")], 6.0, 1) == \
+        ("1 of 3 graded in 6.0 s with 1 job(s) (10.0 submissions per minute); "
+         "1 already autograded (skipped: --force grades them again), 1 infra")
