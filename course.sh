@@ -205,8 +205,38 @@ test_tools_hint() {
     fi
 }
 
+hub_proxy_problem() {
+    # Why JupyterHub's proxy cannot be installed here (nothing when it can): it needs Node.js 20+.
+    local major
+    if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+        echo "Node.js 20 or newer (node and npm) is not on PATH"
+        return 0
+    fi
+    major="$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)"
+    if [ "${major:-0}" -lt 20 ]; then echo "node $(node --version 2>/dev/null) is older than 20"; fi
+}
+
+ensure_hub_proxy() {
+    # configurable-http-proxy, JupyterHub's proxy, at the versions of hub/package-lock.json, in
+    # hub/node_modules (git-ignored) for tests/test_grading_hub.py; again only when the lock changes.
+    local dir="$ROOT/hub" problem
+    if cmp -s "$dir/package-lock.json" "$dir/node_modules/.course-installed-lock"; then return 0; fi
+    problem="$(hub_proxy_problem)"
+    if [ -n "$problem" ]; then
+        say "$problem: the JupyterHub test is skipped (install Node.js 20+, then run ./course.sh test again)"
+        return 0
+    fi
+    say "Installing JupyterHub's proxy (hub/package-lock.json) with npm"
+    if (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error >/dev/null); then
+        cp "$dir/package-lock.json" "$dir/node_modules/.course-installed-lock"
+    else
+        say "npm could not install JupyterHub's proxy; the JupyterHub test will say so"
+    fi
+}
+
 ensure_test_tools() {
     local missing
+    ensure_hub_proxy
     missing="$(missing_test_tools)"
     [ -n "$missing" ] || return 0
     if [ "$(id -u)" = 0 ] && [ "$(uname -s)" = Linux ] && command -v apt-get >/dev/null 2>&1; then
