@@ -370,3 +370,50 @@ def test_course_settings_switch_off_the_news_pop_up(tmp_path):
 def test_ensure_env_installs_the_lab_settings(venv):
     _ensure(venv, "")
     assert (venv / "share/jupyter/lab/settings/overrides.d/pytorch-in-practice.json").is_file()
+
+
+# --- JupyterHub's proxy (tests/test_grading_hub.py): npm, Node.js 20+ ------------------------
+
+def _fake_node_and_npm(folder: Path, major: int) -> Path:
+    """`node` of version `major`, and an `npm` that logs its arguments and makes node_modules/."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "node").write_text(f'#!/bin/sh\nif [ "$1" = -p ]; then echo {major}; else echo v{major}.1.0; fi\n')
+    (folder / "npm").write_text('#!/bin/sh\necho "$*" >> "$NPM_LOG"\nmkdir -p node_modules\n')
+    for name in ("node", "npm"):
+        (folder / name).chmod(0o755)
+    return folder
+
+
+@pytest.fixture
+def hub_root(tmp_path) -> Path:
+    """A course root with the repository's hub/package-lock.json and nothing installed."""
+    (tmp_path / "root" / "hub").mkdir(parents=True)
+    shutil.copy(REPO / "hub" / "package-lock.json", tmp_path / "root" / "hub")
+    return tmp_path / "root"
+
+
+@pytest.mark.parametrize("major, said", [(None, "Node.js 20 or newer (node and npm) is not on PATH"),
+                                         (18, "node v18.1.0 is older than 20")])
+def test_hub_proxy_is_skipped_without_node_20(tmp_path, tools, hub_root, major, said):
+    path = str(tools) if major is None else f"{_fake_node_and_npm(tmp_path / 'node', major)}:{tools}"
+    proc = sh(f"ROOT={shlex.quote(str(hub_root))}\nensure_hub_proxy", path=path, NPM_LOG=str(tmp_path / "npm.log"))
+    assert proc.returncode == 0, proc.stderr
+    assert f"{said}: the JupyterHub test is skipped" in proc.stdout
+    assert not (tmp_path / "npm.log").exists() and not (hub_root / "hub" / "node_modules").exists()
+
+
+def test_hub_proxy_installs_the_lock_once(tmp_path, tools, hub_root):
+    path = f"{_fake_node_and_npm(tmp_path / 'node', 20)}:{tools}"
+    for _ in range(2):
+        proc = sh(f"ROOT={shlex.quote(str(hub_root))}\nensure_hub_proxy", path=path, NPM_LOG=str(tmp_path / "npm.log"))
+        assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "npm.log").read_text().splitlines() == ["ci --no-audit --no-fund --loglevel=error"]
+    assert (hub_root / "hub" / "node_modules" / ".course-installed-lock").read_bytes() == \
+        (REPO / "hub" / "package-lock.json").read_bytes()
+
+
+def test_hub_proxy_is_pinned():
+    lock = json.loads((REPO / "hub" / "package-lock.json").read_text())
+    wanted = json.loads((REPO / "hub" / "package.json").read_text())["dependencies"]["configurable-http-proxy"]
+    assert lock["packages"]["node_modules/configurable-http-proxy"]["version"] == wanted
+    assert re.fullmatch(r"\d+\.\d+\.\d+", wanted), "an exact version, as constraints.txt pins Python packages"
