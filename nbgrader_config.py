@@ -97,6 +97,8 @@ c.PercentPerDay.zero_after_days = 7
 c.GenerateFeedback.force = True
 c.GenerateFeedback.preprocessors = ["nbgrader.preprocessors.GetGrades",
                                     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
+                                    # no hidden test, traceback or printed output (grader/feedback.py)
+                                    "grader.feedback.SafeFeedback",
                                     "grader.exchange.StampGrades"]  # last: the grades' fingerprint
 
 # --- Exporting grades (docs/instructor.md) -------------------------------------------------

@@ -5,12 +5,20 @@ raises `CheckFailed`, an AssertionError whose message names the problem: expecte
 shape, dtype, device or value, the first mismatching index, and a hint. Lessons and the
 visible tests of assignments call these functions; nbgrader counts a raised CheckFailed
 as a failed test cell.
+
+A check called from the hidden tests of a test cell (between `### BEGIN HIDDEN TESTS` and
+`### END HIDDEN TESTS`, see `in_hidden_tests`) withholds values: its message says what
+differs (type, shape, dtype, device, which element) and what the student's code returned,
+never what the test expected, and ends with HIDDEN_NOTE. Feedback pages keep these messages
+(grader/feedback.py); students keep feedback pages.
 """
 
 from __future__ import annotations
 
 import ast
 import inspect
+import linecache
+import sys
 import textwrap
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
@@ -22,6 +30,8 @@ __all__ = [
     "CheckFailed",
     "NotAttempted",
     "failure",
+    "in_hidden_tests",
+    "HIDDEN_NOTE",
     "require_attempted",
     "check_tensor",
     "check_shape",
@@ -39,8 +49,45 @@ __all__ = [
 ]
 
 
+#: The last line of a failure message from hidden tests (grader/feedback.py looks for it).
+HIDDEN_NOTE = "(a hidden test: the right values are not shown)"
+
+
+def _hidden_line(lines: list[str], lineno: int) -> bool:
+    """Whether line `lineno` (1-based) of a cell lies between the hidden-test markers."""
+    inside = False
+    for line in lines[:max(lineno - 1, 0)]:
+        if "BEGIN HIDDEN TESTS" in line:
+            inside = True
+        elif "END HIDDEN TESTS" in line:
+            inside = False
+    return inside
+
+
+def in_hidden_tests() -> bool:
+    """Whether the caller runs, at any depth, from the hidden tests of a notebook cell.
+
+    IPython keeps each cell's source in `linecache` under a name that is no file (no mtime);
+    a frame of such a cell whose line lies between `### BEGIN HIDDEN TESTS` and
+    `### END HIDDEN TESTS` means hidden tests. Students never run hidden tests (the release
+    has none), so for them this is always False. Called when a check fails, and by check_function."""
+    frame = sys._getframe(1)
+    while frame is not None:
+        entry = linecache.cache.get(frame.f_code.co_filename)
+        if entry is not None and len(entry) == 4 and entry[1] is None and _hidden_line(entry[2], frame.f_lineno):
+            return True
+        frame = frame.f_back
+    return False
+
+
 class CheckFailed(AssertionError):
-    """A check found a difference; the message says what and how to fix it."""
+    """A check found a difference; the message says what and how to fix it. Raised from hidden
+    tests, its message ends with HIDDEN_NOTE (feedback pages tell students so)."""
+
+    def __init__(self, *args: Any):
+        if args and isinstance(args[0], str) and HIDDEN_NOTE not in args[0] and in_hidden_tests():
+            args = (f"{args[0]}\n  {HIDDEN_NOTE}", *args[1:])
+        super().__init__(*args)
 
     def _render_traceback_(self) -> list[str]:
         # IPython calls this to render the error: show the message alone, not the
@@ -58,8 +105,14 @@ def require_attempted(value: Any, name: str) -> None:
         raise NotAttempted(f"{name}: not attempted yet: replace the `...` with your code, then run this cell again")
 
 
-def failure(name: str, problem: str, hint: str | None = None) -> CheckFailed:
-    """The CheckFailed for `name`: "name: problem" plus an optional hint line (raise it)."""
+def failure(name: str, problem: str, hint: str | None = None, *,
+            withheld: tuple[str, str | None] | None = None) -> CheckFailed:
+    """The CheckFailed for `name`: "name: problem" plus an optional hint line (raise it).
+
+    In hidden tests, `withheld` (problem, hint) replaces them: the same finding without the
+    expected values (`problem` and `hint` must then hold none)."""
+    if withheld is not None and in_hidden_tests():
+        problem, hint = withheld
     message = f"{name}: {problem}"
     if hint:
         message += f"\n  Hint: {hint}"
@@ -78,10 +131,13 @@ def _as_tensor(value: Any, name: str, hint: str | None) -> torch.Tensor:
         return value
     require_attempted(value, name)
     if isinstance(value, np.ndarray):
-        raise failure(name, "got a NumPy array, expected a torch.Tensor", hint or "convert with torch.from_numpy(...)")
+        raise failure(name, "got a NumPy array, expected a torch.Tensor", hint or "convert with torch.from_numpy(...)",
+                      withheld=("got a NumPy array, not a torch.Tensor", hint or "convert with torch.from_numpy(...)"))
     if value is None:
-        raise failure(name, "got None, expected a torch.Tensor", hint or "did your function forget to `return` its result?")
-    raise failure(name, f"got {type(value).__name__}, expected a torch.Tensor", hint)
+        missing = hint or "did your function forget to `return` its result?"
+        raise failure(name, "got None, expected a torch.Tensor", missing, withheld=("got None, not a torch.Tensor", missing))
+    raise failure(name, f"got {type(value).__name__}, expected a torch.Tensor", hint,
+                  withheld=(f"got {type(value).__name__}, not a torch.Tensor", hint))
 
 
 def _fmt(x: float | int | bool) -> str:
@@ -93,7 +149,8 @@ def check_shape(got: Any, expected_shape: Sequence[int], *, name: str = "result"
     """Check that `got` is a tensor of shape `expected_shape`."""
     got = _as_tensor(got, name, hint)
     if tuple(got.shape) != tuple(expected_shape):
-        raise failure(name, f"shape is {tuple(got.shape)}, expected {tuple(expected_shape)}", hint)
+        raise failure(name, f"shape is {tuple(got.shape)}, expected {tuple(expected_shape)}", hint,
+                      withheld=(f"shape {tuple(got.shape)} is wrong", hint))
     return _passed(name, quiet)
 
 
@@ -108,9 +165,11 @@ def check_tensor(got: Any, expected: torch.Tensor, *, name: str = "result", atol
     check_shape(got, expected.shape, name=name, hint=hint)
     if check_dtype and got.dtype != expected.dtype:
         raise failure(name, f"dtype is {got.dtype}, expected {expected.dtype}",
-                    hint or f"convert with .to({expected.dtype}) or create it with dtype={expected.dtype}")
+                      hint or f"convert with .to({expected.dtype}) or create it with dtype={expected.dtype}",
+                      withheld=(f"dtype {got.dtype} is wrong", hint))
     if check_device and got.device != expected.device:
-        raise failure(name, f"is on device {got.device}, expected {expected.device}", hint or "use .to(device)")
+        raise failure(name, f"is on device {got.device}, expected {expected.device}", hint or "use .to(device)",
+                      withheld=(f"is on the wrong device ({got.device})", hint or "use .to(device)"))
     got_cmp = got.detach().to("cpu", torch.float64) if got.is_floating_point() or expected.is_floating_point() \
         else got.detach().cpu()
     exp_cmp = expected.detach().to("cpu", got_cmp.dtype)
@@ -123,11 +182,13 @@ def check_tensor(got: Any, expected: torch.Tensor, *, name: str = "result", atol
         first = tuple(int(i) for i in wrong[0]) if got_cmp.dim() else ()
         where = f"at index {first}" if first else "for the scalar"
         g, e = got_cmp[first].item(), exp_cmp[first].item()
-        summary = f"{len(wrong)} of {close.numel()} elements differ"
+        count = f"{len(wrong)} of {close.numel()} elements differ"
+        summary = count
         if got_cmp.is_floating_point():
             diff = (got_cmp - exp_cmp).abs().nan_to_num(nan=float("inf")).max().item()
             summary += f", largest difference {diff:.3g}"
-        raise failure(name, f"values differ {where}: got {_fmt(g)}, expected {_fmt(e)} ({summary})", hint)
+        raise failure(name, f"values differ {where}: got {_fmt(g)}, expected {_fmt(e)} ({summary})", hint,
+                      withheld=(f"values differ {where}: got {_fmt(g)}, which is wrong ({count})", hint))
     return _passed(name, quiet)
 
 
@@ -136,13 +197,16 @@ def check_close(got: Any, expected: float, *, name: str = "result", atol: float 
     """Check a Python number (or one-element tensor) against `expected`."""
     if isinstance(got, torch.Tensor):
         if got.numel() != 1:
-            raise failure(name, f"expected a single number, got a tensor of shape {tuple(got.shape)}", hint)
+            raise failure(name, f"expected a single number, got a tensor of shape {tuple(got.shape)}", hint,
+                          withheld=(f"got a tensor of shape {tuple(got.shape)}, not a single number", hint))
         got = got.item()
     require_attempted(got, name)
     if not isinstance(got, (int, float, np.number)) or isinstance(got, bool):
-        raise failure(name, f"expected a number, got {type(got).__name__} {got!r}", hint)
+        raise failure(name, f"expected a number, got {type(got).__name__} {got!r}", hint,
+                      withheld=(f"got {type(got).__name__} {_describe(got)}, not a number", hint))
     if not abs(float(got) - expected) <= atol + rtol * abs(expected):
-        raise failure(name, f"got {_fmt(float(got))}, expected {_fmt(float(expected))}", hint)
+        raise failure(name, f"got {_fmt(float(got))}, expected {_fmt(float(expected))}", hint,
+                      withheld=(f"got {_fmt(float(got))}, which is wrong", hint))
     return _passed(name, quiet)
 
 
@@ -170,19 +234,21 @@ def check_function(fn: Callable[..., Any], reference: Callable[..., Any], cases:
                    hint: str | None = None, quiet: bool = True) -> None:
     """Call `fn` and `reference` on each tuple of arguments in `cases`; report the first disagreement."""
     name = getattr(fn, "__name__", "function")
-    for args in cases:
+    hidden = in_hidden_tests()  # the arguments are the hidden test's: name the case by number
+    for number, args in enumerate(cases, start=1):
         # Clone tensor inputs so an in-place student function cannot change the reference's input.
         student_args = [a.clone() if isinstance(a, torch.Tensor) else a for a in args]
         got = check_implemented(fn, *student_args)
         require_attempted(got, name)
         expected = reference(*args)
-        call = f"{name}({', '.join(_describe(a) for a in args)})"
+        call = f"{name}, case {number}" if hidden else f"{name}({', '.join(_describe(a) for a in args)})"
         if isinstance(expected, torch.Tensor):
             check_tensor(got, expected, name=call, atol=atol, rtol=rtol, check_dtype=check_dtype, hint=hint)
         elif isinstance(expected, float):
             check_close(got, expected, name=call, atol=atol, rtol=rtol, hint=hint)
         elif got != expected:
-            raise failure(call, f"returned {_describe(got)}, expected {_describe(expected)}", hint)
+            raise failure(call, f"returned {_describe(got)}, expected {_describe(expected)}", hint,
+                          withheld=(f"returned {_describe(got)}, which is wrong", hint))
     return _passed(name, quiet)
 
 

@@ -3,7 +3,8 @@
 For each assignment: `nbgrader generate_assignment` reproduces the committed release/;
 the reference solution scores full marks; the release notebook submitted unchanged
 scores 0 and grading completes; every typical wrong answer loses exactly the points of
-the cells it breaks; generate_feedback and export run and the CSV holds the scores.
+the cells it breaks; generate_feedback and export run and the CSV holds the scores; every
+feedback page shows each test's name, points and failure message, and no hidden test.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import json
 import nbformat
 import pytest
 
+from feedback_pages import page_problems
 from grading import (ASSIGNMENTS, REPO, GradingResult, WrongAnswer, exported_scores, grade_cells, make_course_copy,
                      nbgrader, notebook_names, read_gradebook, replace_cell, submit)
 from wrong_answers import WRONG_ANSWERS
@@ -92,8 +94,12 @@ def test_release_matches_generated(graded: GradingResult):
 def test_solution_scores_full_marks(graded: GradingResult, record_property):
     record_property("notebooks_executed", graded.notebooks_executed)
     assert graded.max_score > 0
-    failing = {cell: score for cell, score in graded.cells["solution"].items() if score is None or score == 0}
-    assert graded.total["solution"] == graded.max_score, f"reference solution lost points in {failing}"
+    tested, scores = _points(graded.assignment), graded.cells["solution"]
+    failing = {cell: scores.get(cell) for cell, points in tested.items() if scores.get(cell) != points}
+    assert not failing, f"reference solution lost points in {failing}"
+    # Written answers wait for a person (docs/instructor.md): the solution's total is every test's points.
+    written = sum(_written(graded.assignment).values())
+    assert graded.total["solution"] == sum(tested.values()) == graded.max_score - written
 
 
 def test_honest_work_raises_no_alarm_in_the_grading_log(graded: GradingResult):
@@ -114,6 +120,13 @@ def test_every_grade_cell_has_a_typical_wrong_answer(graded: GradingResult):
     all_cells = set(_points(graded.assignment))
     covered = {cell for wrong in WRONG_ANSWERS.get(graded.assignment, []) for cell in wrong.loses}
     assert all_cells <= covered, f"grade cells without a wrong-answer case: {sorted(all_cells - covered)}"
+
+
+def _written(assignment: str) -> dict[str, float]:
+    """grade_id -> points of the answers graded by a person (grade and solution cells)."""
+    return {c.metadata.nbgrader["grade_id"]: float(c.metadata.nbgrader["points"])
+            for n in notebook_names(assignment) for c in nbformat.read(REPO / "source" / assignment / n, 4).cells
+            if c.metadata.get("nbgrader", {}).get("grade") and c.metadata.nbgrader.get("solution")}
 
 
 def _points(assignment: str) -> dict[str, float]:
@@ -158,7 +171,29 @@ def test_feedback_and_export(graded: GradingResult):
         pages = list((feedback / student / graded.assignment).glob("*.html"))
         assert pages, f"no feedback page for {student}"
         if student == "solution":
-            assert f"(Score: {graded.max_score:.1f} / {graded.max_score:.1f})" in pages[0].read_text(), \
-                "the solution's feedback page does not show full marks"
+            tested = sum(_points(graded.assignment).values())
+            assert f"(Score: {tested:.1f} / {graded.max_score:.1f})" in pages[0].read_text(), \
+                "the solution's feedback page does not show every test's points"
     exported = exported_scores(graded.course, graded.assignment)
     assert exported == graded.total
+
+
+def test_feedback_pages_reveal_no_hidden_test(graded: GradingResult):
+    """Every page (solution, blank, each wrong answer) names each test, shows its points and, when
+    it failed, its message; it shows no line of the hidden tests and no quiz key, and a hidden
+    test's message says nothing of what it expected (grader/feedback.py, docs/grading-sandbox.md)."""
+    problems = []
+    for student in graded.total:
+        for name in notebook_names(graded.assignment):
+            source = nbformat.read(REPO / "source" / graded.assignment / name, as_version=4)
+            release = nbformat.read(graded.course / "release" / graded.assignment / name, as_version=4)
+            autograded = nbformat.read(graded.course / "autograded" / student / graded.assignment / name, as_version=4)
+            errors = {}
+            for cell in autograded.cells:
+                failed = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
+                if failed and cell.metadata.get("nbgrader", {}).get("grade"):
+                    errors[cell.metadata["nbgrader"]["grade_id"]] = (failed[0].ename, failed[0].evalue)
+            page = (graded.course / "feedback" / student / graded.assignment / name).with_suffix(".html").read_text()
+            problems += [f"{student}: {problem}" for problem in
+                         page_problems(page, source, release, graded.cells[student], errors)]
+    assert not problems, "\n".join(problems)
