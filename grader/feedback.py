@@ -26,9 +26,8 @@ import re
 from typing import Any
 
 import nbformat
-from nbconvert.preprocessors import Preprocessor
 from nbformat.notebooknode import NotebookNode
-from traitlets import Bool
+from nbgrader.preprocessors import NbGraderPreprocessor
 
 BEGIN, END = "BEGIN HIDDEN TESTS", "END HIDDEN TESTS"
 #: The last line of a helpers.check message from hidden tests (helpers.check.HIDDEN_NOTE; no torch here).
@@ -132,10 +131,8 @@ def _summary(cell: NotebookNode) -> list[NotebookNode]:
                                    traceback=[message])]
 
 
-class SafeFeedback(Preprocessor):
+class SafeFeedback(NbGraderPreprocessor):
     """Strip hidden tests, tracebacks and printed output from feedback (see the module docstring)."""
-
-    enabled = Bool(True)  # nbgrader registers preprocessors without enabling them
 
     def preprocess_cell(self, cell: NotebookNode, resources: dict, index: int):
         if cell.get("cell_type") != "code":
