@@ -6,12 +6,10 @@ kernel, and nbgrader commands run in a child forked from the test process (nbgra
 from __future__ import annotations
 
 import datetime
-import multiprocessing
 import os
 import shlex
 import shutil
 import subprocess
-import sys
 import warnings
 from pathlib import Path
 from unittest import mock
@@ -19,7 +17,7 @@ from unittest import mock
 import nbformat
 from sqlalchemy.exc import SAWarning
 
-from grading import REPO, grade_cells
+from grading import REPO, grade_cells, run_forked
 
 ASSIGNMENT = "02_autograd"
 NOTEBOOK = f"{ASSIGNMENT}.ipynb"
@@ -124,43 +122,17 @@ def grade(course: Path, student: str, scores: dict[str, float] | None, *, late: 
         shutil.copy(submitted, autograded / NOTEBOOK)
 
 
-def _child(root: str, argv: list[str], log: str) -> None:
-    fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-    os.dup2(fd, 1)
-    os.dup2(fd, 2)
-    sys.stdout = open(1, "w", buffering=1, closefd=False)
-    sys.stderr = open(2, "w", buffering=1, closefd=False)
-    os.chdir(root)
-    sys.path.insert(0, root)
-    if argv[:3] == ["python", "-m", "grader.export"]:
-        from grader.export import main
-
-        sys.exit(main(argv[3:]))
-    from nbgrader.apps.nbgraderapp import NbGraderApp
-
-    NbGraderApp.launch_instance(argv=argv[1:])
-
-
 def run(course: Path, command: str, home: Path | None = None, timeout: float = 120) -> tuple[int, str]:
     """Run one command line of the guide in `course`: `nbgrader ...` and `python -m grader.export ...`
-    in a forked child, anything else with bash (HOME=`home`). Returns (exit status, output)."""
+    in a forked child (tests/grading.py, `run_forked`), anything else with bash (HOME=`home`).
+    Returns (exit status, output)."""
     argv = shlex.split(command, comments=True)
     if argv[0] != "nbgrader" and argv[:3] != ["python", "-m", "grader.export"]:
         env = {**os.environ, "HOME": str(home or course)}
         proc = subprocess.run(["bash", "-ec", command], cwd=course, env=env, capture_output=True, text=True,
                               timeout=timeout)
         return proc.returncode, proc.stdout + proc.stderr
-    import nbgrader.apps.nbgraderapp  # noqa: F401  (imported here, once, not in every child)
-
-    log = course.parent / f".{course.name}-command.log"
-    process = multiprocessing.get_context("fork").Process(target=_child, args=(str(course), argv, str(log)))
-    process.start()
-    process.join(timeout)
-    if process.is_alive():
-        process.kill()
-        process.join()
-        raise AssertionError(f"{command}: still running after {timeout} s")
-    return process.exitcode, log.read_text()
+    return run_forked(course, argv, timeout=timeout)
 
 
 def guide_blocks(heading: str) -> list[list[str]]:
