@@ -127,6 +127,13 @@ def _submission_row(row: Row, submission, coursedir) -> None:
         row.score = max(0.0, submission.score - row.late_submission_penalty)
 
 
+def _extension_only(submission, collected: bool) -> bool:
+    """True for the row an extension makes before the student submits (grader/deadlines.py): nothing
+    collected, no submission time, no score yet."""
+    return submission.extension is not None and submission.timestamp is None and not collected \
+        and never_scored(submission)
+
+
 def class_rows(gradebook: Gradebook, coursedir=None, assignments: Iterable[str] = (),
                students: Iterable[str] = ()) -> list[Row]:
     """A row per student and assignment: every student of the gradebook, and anyone with a folder in
@@ -148,7 +155,10 @@ def class_rows(gradebook: Gradebook, coursedir=None, assignments: Iterable[str] 
                 row.last_name, row.first_name = student.last_name, student.first_name
                 row.email, row.lms_user_id = student.email, student.lms_user_id
             try:
-                _submission_row(row, gradebook.find_submission(assignment.name, student_id), coursedir)
+                submission = gradebook.find_submission(assignment.name, student_id)
+                if _extension_only(submission, student_id in collected):
+                    raise MissingEntry()
+                _submission_row(row, submission, coursedir)
             except MissingEntry:
                 if student_id in collected:
                     row.status, row.score = NOT_GRADED, None
