@@ -35,6 +35,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import textwrap
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -73,7 +74,7 @@ def _guide_section_6() -> str:
 
 def _guide_block(language: str, must_contain: str) -> str:
     """The one fenced code block of section 6 in `language` that contains `must_contain`."""
-    blocks = [re.sub(r"(?m)^ {3}", "", b) for b in re.findall(rf"```{language}\n(.*?)```", _guide_section_6(), re.S)
+    blocks = [textwrap.dedent(b) for b in re.findall(rf"```{language}\n(.*?)```", _guide_section_6(), re.S)
               if must_contain in b]
     assert len(blocks) == 1, f"expected one ```{language} block with {must_contain!r} in section 6, got {len(blocks)}"
     return blocks[0]
@@ -97,9 +98,13 @@ def _prerequisites() -> str:
     for tool, package in (("bwrap", "bubblewrap"), ("setpriv", "util-linux")):
         if shutil.which(tool) is None:
             return f"{tool} is missing (apt-get install {package})"
+    node = subprocess.run(["node", "-p", "process.versions.node.split('.')[0]"], capture_output=True, text=True,
+                          timeout=30) if shutil.which("node") else None
+    if node is None or node.returncode != 0 or int(node.stdout.strip() or 0) < 20:
+        return "configurable-http-proxy needs Node.js 20 or newer on PATH"
     if not PROXY.exists():
         return (f"configurable-http-proxy is not installed in {PROXY.parent.parent}: ./course.sh test installs it "
-                "with npm when node >= 20 is on PATH")
+                "with npm (hub/package-lock.json)")
     try:
         import jupyterhub  # noqa: F401
     except ImportError:
@@ -112,12 +117,12 @@ def _prerequisites() -> str:
 
 
 def _python_binds() -> list[str]:
-    """bwrap arguments that make the course's Python reachable for every user where a folder on
-    the way is private (pyenv under /root, mode 700): an empty folder in its place, with the
-    folder that leads to Python bound back."""
+    """bwrap arguments that make the course's Python (and this checkout) reachable for every user
+    where a folder on the way is private (pyenv under /root, mode 700): an empty folder in its
+    place, with the folders that lead to them bound back."""
     args: list[str] = []
     covered: set[Path] = set()
-    for path in {Path(sys.prefix), Path(sys.base_prefix), Path(os.path.realpath(sys.executable))}:
+    for path in sorted({Path(sys.prefix), Path(sys.base_prefix), Path(os.path.realpath(sys.executable)), REPO}):
         for folder in reversed(path.parents):
             if folder != Path("/") and not os.stat(folder).st_mode & 0o001:
                 inner = folder / path.relative_to(folder).parts[0]
@@ -156,9 +161,8 @@ class Machine:
                 "HOME": home, "USER": user or "root", "LANG": "C.UTF-8", "PYTHONNOUSERSITE": "1"}
 
     def run(self, script: str, user: str | None = None, timeout: int = 120) -> subprocess.CompletedProcess:
-        proc = subprocess.run(self.command(["bash", "-euc", script], user), env=self.env(user),
+        return subprocess.run(self.command(["bash", "-euc", script], user), env=self.env(user),
                               capture_output=True, text=True, timeout=timeout)
-        return proc
 
 
 def _make_machine(world: Path) -> Machine:
@@ -175,8 +179,8 @@ def _make_machine(world: Path) -> Machine:
         (world / folder).mkdir(mode=0o755)
         (world / folder).chmod(0o755)
     shutil.copytree(Path(sys.prefix) / "etc" / "jupyter", world / "venv-jupyter", dirs_exist_ok=True)
-    # /etc: an empty folder with the host's entries bound back, but for the accounts and
-    # /etc/jupyter (which the host need not have, and must not get).
+    # /etc: an empty folder with the host's entries bound back, but for the accounts, and
+    # /etc/jupyter and /etc/jupyterhub (which the host need not have, and must not get).
     mounts = ["--dev-bind", "/", "/", "--tmpfs", "/etc"]
     for entry in sorted(Path("/etc").iterdir()):
         if entry.name in ("passwd", "group", "jupyter", "jupyterhub"):
@@ -188,8 +192,7 @@ def _make_machine(world: Path) -> Machine:
     mounts += ["--ro-bind", str(etc / "passwd"), "/etc/passwd", "--ro-bind", str(etc / "group"), "/etc/group",
                "--bind", str(world / "jupyter"), "/etc/jupyter", "--bind", str(world / "jupyterhub"), "/etc/jupyterhub",
                "--bind", str(world / "home"), "/home", "--bind", str(world / "srv"), "/srv",
-               "--bind", str(world / "venv-jupyter"), str(Path(sys.prefix) / "etc" / "jupyter"),
-               *_python_binds()]
+               *_python_binds(), "--bind", str(world / "venv-jupyter"), str(Path(sys.prefix) / "etc" / "jupyter")]
     for user, uid in USERS.items():
         home = world / "home" / user
         home.mkdir(mode=0o700)
