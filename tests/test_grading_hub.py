@@ -69,7 +69,7 @@ START_TIMEOUT = 90     # the hub, a single-user server, the formgrader
 def _guide_section_6() -> str:
     text = GUIDE.read_text()
     start = text.index("## 6. Running the course for a class on JupyterHub")
-    return text[start:text.index("\n## 7.", start)]
+    return text[start:text.index("\n## ", start + 1)]
 
 
 def _guide_block(language: str, must_contain: str) -> str:
@@ -231,6 +231,7 @@ class Hub:
         self.driver = requests.Session()
         self.driver.headers["Authorization"] = f"token {driver_token}"
         self.sessions: dict[str, requests.Session] = {}
+        self.environment_check: tuple[str, int, str] = ("", -1, "")  # step 1's check: command, status, output
 
     def log_tail(self) -> str:
         return self.log.read_text(errors="replace")[-6000:]
@@ -326,6 +327,12 @@ def hub(machine: Machine, tmp_path_factory) -> Iterator[Hub]:
     (machine.world / "jupyterhub" / "jupyterhub_config.py").write_text(_hub_config(ports, driver_token))
     start = _guide_block("bash", "jupyterhub -f").replace(GUIDE_ENV, sys.prefix)
     start = start.replace("/opt/pytorch-in-practice/hub", str(REPO / "hub"))
+    # Step 1's last line, the check that a user without privileges can use the environment,
+    # run by a student (meanwhile the hub starts).
+    check = next(line for line in _guide_block("bash", "uv python install").splitlines() if "sudo -u nobody" in line)
+    check = check.replace("sudo -u nobody ", "").replace(GUIDE_ENV, sys.prefix)
+    checking = subprocess.Popen(machine.command(["bash", "-euc", check], "student01"), env=machine.env("student01"),
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     log = machine.world / "hub.log"
     with log.open("w") as out:
         process = subprocess.Popen(machine.command(["bash", "-euc", start], own_processes=True), env=machine.env(),
@@ -333,8 +340,12 @@ def hub(machine: Machine, tmp_path_factory) -> Iterator[Hub]:
     running = Hub(machine, process, f"http://127.0.0.1:{ports['public']}", log, driver_token)
     try:
         running.wait("the hub", lambda: running.driver.get(f"{running.url}/hub/api/", timeout=5).ok)
+        output, _ = checking.communicate(timeout=START_TIMEOUT)
+        running.environment_check = (check, checking.returncode, output)
         yield running
     finally:
+        checking.kill()
+        checking.wait(timeout=30)
         process.kill()  # bubblewrap's first process: every process of the namespace ends with it
         process.wait(timeout=30)
 
@@ -441,6 +452,11 @@ def test_students_cannot_use_the_formgrader_nor_see_its_extensions(cycle: Cycle)
     assert courses["success"], courses["value"]
     on_hub = [c["url"] for c in courses["value"] if c["kind"] == "jupyterhub" and c["course_id"] == COURSE]
     assert len(on_hub) == 1 and on_hub[0].endswith(f"/services/{COURSE}/lab?formgrader=true"), courses
+
+
+def test_every_user_can_use_the_course_environment(cycle: Cycle):
+    command, status, output = cycle.hub.environment_check
+    assert (status, output) == (0, ""), f"step 1's check, as student01: {command}\n{output}"
 
 
 def _server_environment(uid: int) -> dict[str, str]:
