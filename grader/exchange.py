@@ -23,13 +23,12 @@ import os
 import re
 from pathlib import Path
 
-from nbconvert.exporters.exporter import ResourcesDict
 from nbformat import NotebookNode
 from nbformat.v4 import new_markdown_cell
 from nbgrader.api import Gradebook, MissingEntry
 from nbgrader.exchange.default import ExchangeReleaseAssignment, ExchangeReleaseFeedback
-from nbconvert.preprocessors import Preprocessor
-from traitlets import Bool
+from nbgrader.preprocessors import NbGraderPreprocessor
+from traitlets import List
 
 STAMP = re.compile(r"<!-- course-grades: ([0-9a-f]{64}) -->")
 
@@ -45,12 +44,13 @@ def grades_fingerprint(gradebook: Gradebook, assignment: str, notebook: str, stu
     return hashlib.sha256(json.dumps(shown, default=str).encode()).hexdigest()
 
 
-class StampGrades(Preprocessor):
+class StampGrades(NbGraderPreprocessor):
     """Appends the grades' fingerprint to the page, as an HTML comment students never see."""
 
-    enabled = Bool(True)  # nbgrader registers preprocessors without enabling them
+    # Configurable, as in nbgrader's GetGrades: the HTML exporter configures it for every preprocessor.
+    display_data_priority = List(config=True)
 
-    def preprocess(self, nb: NotebookNode, resources: ResourcesDict) -> tuple[NotebookNode, ResourcesDict]:
+    def preprocess(self, nb: NotebookNode, resources: dict) -> tuple[NotebookNode, dict]:
         info = resources["nbgrader"]
         with Gradebook(info["db_url"]) as gradebook:
             digest = grades_fingerprint(gradebook, info["assignment"], info["notebook"], info["student"])

@@ -26,6 +26,7 @@ import re
 from typing import Any
 
 import nbformat
+from traitlets import List
 from nbformat.notebooknode import NotebookNode
 from nbgrader.preprocessors import NbGraderPreprocessor
 
@@ -133,6 +134,9 @@ def _summary(cell: NotebookNode) -> list[NotebookNode]:
 
 class SafeFeedback(NbGraderPreprocessor):
     """Strip hidden tests, tracebacks and printed output from feedback (see the module docstring)."""
+
+    # Configurable, as in nbgrader's GetGrades: the HTML exporter configures it for every preprocessor.
+    display_data_priority = List(config=True)
 
     def preprocess_cell(self, cell: NotebookNode, resources: dict, index: int):
         if cell.get("cell_type") != "code":
