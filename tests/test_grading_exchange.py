@@ -1,8 +1,9 @@
-"""nbgrader's exchange as docs/instructor.md section 6 sets it up, through the whole cycle.
+"""nbgrader's exchange as docs/instructor.md sets it up, through the whole cycle.
 
-The exchange is created with the guide's own command (step 3, under a umask of 077) and
-configured with the guide's own `/etc/jupyter/nbgrader_config.py` (step 4), both read from
-the guide, in a temporary folder. Then nbgrader's real commands run the cycle: the instructor
+The exchange is created with the guide's own command (section 6, step 3, under a umask of 077)
+and configured with the guide's own single-machine `/etc/jupyter/nbgrader_config.py` (section 1,
+"Without a hub"), both read from the guide, in a temporary folder. Then nbgrader's real commands
+run the cycle, the students' commands as the guide prints them: the instructor
 generates and releases 01_tensors; two students fetch it, one puts the reference solution in
 place of the fetched notebook, the other leaves it blank, and both submit; the instructor
 collects (while the students list the course's assignments), autogrades, generates and
@@ -22,6 +23,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import shutil
 import stat
 import subprocess
@@ -47,18 +49,24 @@ GUIDE_EXCHANGE = "/srv/nbgrader/exchange"
 STUDENTS = {"student01": (61001, "solution"), "student02": (61002, "blank")}
 
 
-def _guide_section_6() -> str:
-    text = GUIDE.read_text()
-    start = text.index("## 6. Running the course for a class on JupyterHub")
-    return text[start:text.index("\n## 7.", start)]
-
-
 def _guide_block(language: str, must_contain: str) -> str:
-    """The one fenced code block of section 6 in `language` that contains `must_contain`."""
-    blocks = [textwrap.dedent(b) for b in re.findall(rf"```{language}\n(.*?)```", _guide_section_6(), re.S)
+    """The one fenced code block of the guide in `language` that contains `must_contain`."""
+    blocks = [textwrap.dedent(b) for b in re.findall(rf"```{language}\n(.*?)```", GUIDE.read_text(), re.S)
               if must_contain in b]
-    assert len(blocks) == 1, f"expected one ```{language} block with {must_contain!r} in section 6, got {len(blocks)}"
+    assert len(blocks) == 1, f"expected one ```{language} block with {must_contain!r} in the guide, got {len(blocks)}"
     return blocks[0]
+
+
+def _student_commands() -> dict[str, list[str]]:
+    """The students' commands of the guide ("Without a hub"), for ASSIGNMENT: command -> nbgrader arguments."""
+    commands = {}
+    for line in _guide_block("bash", "nbgrader fetch_assignment").splitlines():
+        argv = shlex.split(line, comments=True)
+        if argv:
+            assert argv[0] == "nbgrader", line
+            commands[argv[1]] = [arg.replace("02_autograd", ASSIGNMENT) for arg in argv[1:]]
+    assert set(commands) == {"fetch_assignment", "submit", "fetch_feedback"}, commands
+    return commands
 
 
 def _usable_by_others(path: str) -> bool:
@@ -219,21 +227,17 @@ def _run_cycle(machine: Machine, tmp: Path, patch: pytest.MonkeyPatch) -> Cycle:
     world = machine.world
     # --- The guide's step 3, with /srv/nbgrader moved into the test's folder. A restrictive
     # umask shows that the command does not depend on the umask of whoever runs it.
-    command = _guide_block("bash", GUIDE_EXCHANGE)
+    command = _guide_block("bash", f"install -d -m 0777 {GUIDE_EXCHANGE}")
     command = command.replace("sudo ", "").replace("/srv/nbgrader", str(world / "srv" / "nbgrader"))
     proc = subprocess.run(["bash", "-euc", f"umask 077\n{command}"], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, f"the guide's exchange command failed:\n{command}\n{proc.stdout}{proc.stderr}"
 
-    # --- The guide's step 4, verbatim but for the exchange root and the authenticator: no
-    # JupyterHub runs here, so nbgrader's default NoAuthPlugin (every user may take every
-    # course) stands in for JupyterHubAuthPlugin (courses from the hub's groups).
-    config = _guide_block("python", "c.Exchange.root")
-    for old, new in [(f'"{GUIDE_EXCHANGE}"', repr(str(machine.exchange))),
-                     ("from nbgrader.auth import JupyterHubAuthPlugin", "from nbgrader.auth import NoAuthPlugin"),
-                     ("c.Authenticator.plugin_class = JupyterHubAuthPlugin",
-                      "c.Authenticator.plugin_class = NoAuthPlugin")]:
-        assert config.count(old) == 1, f"the guide's nbgrader_config.py no longer has {old!r}"
-        config = config.replace(old, new)
+    # --- The guide's single-machine /etc/jupyter/nbgrader_config.py ("Without a hub"), verbatim
+    # but for the exchange root. It differs from the hub's (section 6, step 4) only in the
+    # authenticator: nbgrader's NoAuthPlugin, the user name is the student id.
+    config = _guide_block("python", "NoAuthPlugin")
+    assert config.count(f'"{GUIDE_EXCHANGE}"') == 1, "the guide's nbgrader_config.py no longer names the exchange"
+    config = config.replace(f'"{GUIDE_EXCHANGE}"', repr(str(machine.exchange)))
     for line in ("c.Exchange.path_includes_course = True", f'c.CourseDirectory.course_id = "{COURSE_ID}"'):
         assert line in config, f"the guide's nbgrader_config.py no longer has {line!r}"
     machine.config_dir.mkdir(parents=True)
@@ -265,7 +269,8 @@ def _run_cycle(machine: Machine, tmp: Path, patch: pytest.MonkeyPatch) -> Cycle:
     instructor("release_assignment", ASSIGNMENT)
 
     # --- 2. Students: fetch, work, submit.
-    student_logs["fetch_assignment"] = machine.nbgrader_as_students("fetch_assignment", ASSIGNMENT)
+    commands = _student_commands()
+    student_logs["fetch_assignment"] = machine.nbgrader_as_students(*commands["fetch_assignment"])
     solution = (REPO / "source" / ASSIGNMENT / NOTEBOOK).read_text()
     for student, (uid, work) in STUDENTS.items():
         fetched = machine.home(student) / COURSE_ID / ASSIGNMENT / NOTEBOOK  # path_includes_course
@@ -275,7 +280,7 @@ def _run_cycle(machine: Machine, tmp: Path, patch: pytest.MonkeyPatch) -> Cycle:
             fetched.write_text(solution)
             if machine.multi_user:
                 os.chown(fetched, uid, uid)
-    student_logs["submit"] = machine.nbgrader_as_students("submit", ASSIGNMENT, per_student=True)
+    student_logs["submit"] = machine.nbgrader_as_students(*commands["submit"], per_student=True)
 
     # --- 3. Instructor: collect, grade, feedback (meanwhile the students list the course).
     listing = machine.start_nbgrader_as_students("list")
@@ -298,7 +303,7 @@ def _run_cycle(machine: Machine, tmp: Path, patch: pytest.MonkeyPatch) -> Cycle:
     instructor("release_feedback", ASSIGNMENT)
 
     # --- 4. Students: fetch the feedback.
-    student_logs["fetch_feedback"] = machine.nbgrader_as_students("fetch_feedback", ASSIGNMENT, per_student=True)
+    student_logs["fetch_feedback"] = machine.nbgrader_as_students(*commands["fetch_feedback"], per_student=True)
     source = nbformat.read(REPO / "source" / ASSIGNMENT / NOTEBOOK, as_version=4)
     return Cycle(machine, course, logs, student_logs, sum(grade_cells(source).values()))
 
