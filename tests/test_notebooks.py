@@ -71,13 +71,17 @@ def test_lesson_follows_the_template(path: Path):
 @pytest.mark.parametrize("path", SOURCES, ids=ids(SOURCES))
 def test_assignment_states_its_total_and_has_hidden_tests(path: Path):
     nb = nbformat.read(path, as_version=4)
-    points = [c.metadata["nbgrader"]["points"] for c in nb.cells
-              if c.metadata.get("nbgrader", {}).get("grade") and not c.metadata["nbgrader"].get("solution")]
-    assert 3 <= len(points) <= 10
+    graded = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")]
+    points = [c.metadata["nbgrader"]["points"] for c in graded]   # test cells and written answers
+    assert 3 <= len(points) <= 11
     total = re.search(r"\*\*Total: (\d+) points\*\*", nb.cells[0].source)
     assert total, "the first cell must state **Total: N points**"
     assert int(total.group(1)) == sum(points), f"stated total {total.group(1)} != sum of cell points {sum(points)}"
-    tests = [c.source for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")]
+    for cell in graded:  # a written answer says it is graded by a person, and for how many points
+        if cell.cell_type == "markdown":
+            question = nb.cells[nb.cells.index(cell) - 1].source
+            assert "graded by a person" in question and f"{cell.metadata.nbgrader['points']} points" in question
+    tests = [c.source for c in graded if c.cell_type == "code"]
     assert all("### BEGIN HIDDEN TESTS" in t for t in tests), "every test cell needs hidden tests"
     quiz_answers = re.findall(r"^q\d+_answer\s*=", code_of(nb), flags=re.M)
     assert 1 <= len(quiz_answers) <= 2, "1-2 graded quiz questions per assignment"
