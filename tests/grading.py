@@ -151,7 +151,9 @@ class GradingResult:
 
 def read_gradebook(course: Path, assignment: str, students: list[str], db_url: str | None = None,
                    course_id: str = "pytorch-in-practice") -> GradingResult:
-    """Scores per student and per grade cell, from the course's SQLite gradebook or `db_url`."""
+    """Scores per student and per test cell, from the course's SQLite gradebook or `db_url`.
+    Written answers (graded by a person, so 0 until then) count in neither `cells` nor `max_score`:
+    an autograded submission's full marks are `max_score`."""
     from nbgrader.api import Gradebook
 
     result = GradingResult(course, assignment)
@@ -159,9 +161,10 @@ def read_gradebook(course: Path, assignment: str, students: list[str], db_url: s
         for student in students:
             submission = gradebook.find_submission(assignment, student)
             result.total[student] = submission.score
-            result.max_score = submission.max_score
-            result.cells[student] = {grade.name: grade.score for notebook in submission.notebooks
-                                     for grade in notebook.grades}
+            tests = [grade for notebook in submission.notebooks for grade in notebook.grades
+                     if grade.name not in {cell.name for cell in notebook.notebook.solution_cells}]
+            result.max_score = sum(grade.max_score for grade in tests)
+            result.cells[student] = {grade.name: grade.score for grade in tests}
     return result
 
 

@@ -98,8 +98,7 @@ def test_solution_scores_full_marks(graded: GradingResult, record_property):
     failing = {cell: scores.get(cell) for cell, points in tested.items() if scores.get(cell) != points}
     assert not failing, f"reference solution lost points in {failing}"
     # Written answers wait for a person (docs/instructor.md): the solution's total is every test's points.
-    written = sum(_written(graded.assignment).values())
-    assert graded.total["solution"] == sum(tested.values()) == graded.max_score - written
+    assert graded.total["solution"] == sum(tested.values()) == graded.max_score
 
 
 def test_honest_work_raises_no_alarm_in_the_grading_log(graded: GradingResult):
@@ -174,7 +173,8 @@ def test_feedback_and_export(graded: GradingResult):
         assert pages, f"no feedback page for {student}"
         if student == "solution":
             tested = sum(_points(graded.assignment).values())
-            assert f"(Score: {tested:.1f} / {graded.max_score:.1f})" in pages[0].read_text(), \
+            page_max = graded.max_score + sum(_written(graded.assignment).values())
+            assert f"(Score: {tested:.1f} / {page_max:.1f})" in pages[0].read_text(), \
                 "the solution's feedback page does not show every test's points"
     exported = exported_scores(graded.course, graded.assignment)
     assert exported == graded.total
