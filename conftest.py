@@ -27,6 +27,24 @@ def pytest_collection_modifyitems(items):
             item.add_marker(pytest.mark.xdist_group(group))
         elif hasattr(item, "callspec") and "graded" in item.callspec.params:
             item.add_marker(pytest.mark.xdist_group(f"grading-{item.callspec.params['graded']}"))
+    # The longest groups first (xdist hands out groups in this order: --no-loadscope-reorder), so
+    # that the two CI workers finish together instead of one waiting for a long group started last.
+    items.sort(key=_cost_rank)
+
+
+# Test files whose groups grade notebooks, longest first (docs/authoring.md, "The CI budget").
+LONGEST_FIRST = ("test_grading_attacks.py", "test_grading_roundtrip.py", "test_grading_generic_attacks.py",
+                 "test_grading_limits.py", "test_grading_parallel.py", "test_grading_hub.py",
+                 "test_instructor_guide.py", "test_grading_exchange.py", "test_grading_nonroot.py",
+                 "test_grading_postgres.py", "test_browser.py")
+
+
+def _cost_rank(item) -> int:
+    """Where `item` goes: the grading files in LONGEST_FIRST's order, then notebooks, then the rest."""
+    path = Path(str(item.fspath))
+    if path.name in LONGEST_FIRST:
+        return LONGEST_FIRST.index(path.name)
+    return len(LONGEST_FIRST) + (0 if path.suffix == ".ipynb" else 1)
 
 
 def pytest_terminal_summary(terminalreporter):

@@ -37,12 +37,14 @@ def nbgrader_unchecked(course: Path, *args: str, timeout: int = 900,
                        env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     """Run an nbgrader command in `course` and return it whatever its exit status (its log is
     stdout + stderr): for batches where some students are expected to fail. `env`: variables
-    to set for it (HOME, TMPDIR, ...)."""
+    to set for it (HOME, TMPDIR, ...). It runs as `nbgrader ARGS` would, in a child forked from
+    the test process (`run_forked`: nbgrader's import is paid once per test process)."""
     # nbgrader calls `alembic` through PATH, so the environment's bin/ goes first.
     env = {**os.environ, **(env or {}),
            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
-    return subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=course, env=env,
-                          capture_output=True, text=True, timeout=timeout)
+    argv = ["nbgrader", *args]
+    status, output = run_forked(course, argv, env, timeout=timeout)
+    return subprocess.CompletedProcess(argv, status, output, "")
 
 
 def nbgrader(course: Path, *args: str, timeout: int = 900,
