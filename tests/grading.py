@@ -9,6 +9,7 @@ import os
 import runpy
 import shlex
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -99,6 +100,23 @@ def _forked(cwd: str, argv: list[str], env: dict[str, str] | None, log: str) -> 
         runpy.run_module(argv[2], run_name="__main__", alter_sys=True)
     else:
         raise ValueError(f"not an nbgrader or python -m command: {argv}")
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now (for servers the tests start)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def stop_server(process: subprocess.Popen, timeout: float = 20) -> None:
+    """Terminate a server the test started, and kill it if it does not stop within `timeout`."""
+    process.terminate()
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def make_course_copy(tmp: Path, assignment: str) -> Path:

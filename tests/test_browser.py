@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -22,6 +21,8 @@ from pathlib import Path
 
 import nbformat
 import pytest
+
+from grading import free_port, stop_server
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from helpers.quiz import load_quiz
@@ -46,12 +47,6 @@ def chromium() -> Path:
     return CHROMIUM
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory, chromium):
     """A JupyterLab server on a temporary copy of the course; yields (base_url, token, root)."""
@@ -68,7 +63,7 @@ def lab(tmp_path_factory, chromium):
     settings = root / ".lab-settings" / "@jupyterlab" / "apputils-extension"
     settings.mkdir(parents=True)
     (settings / "notification.jupyterlab-settings").write_text('{"fetchNews": "false"}')
-    port, token = _free_port(), "course-browser-test"
+    port, token = free_port(), "course-browser-test"
     env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(root / ".runtime"),
            "JUPYTERLAB_SETTINGS_DIR": str(root / ".lab-settings"),
            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
@@ -91,11 +86,7 @@ def lab(tmp_path_factory, chromium):
                 raise RuntimeError(f"JupyterLab did not start:\n{(root / 'jupyterlab.log').read_text()[-3000:]}")
             time.sleep(0.5)
     yield base, token, root
-    server.terminate()
-    try:
-        server.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        server.kill()
+    stop_server(server, timeout=15)
     log.close()
 
 

@@ -15,7 +15,6 @@ import pwd
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -24,8 +23,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from grading import (REPO, exported_scores, grade_cells, make_course_copy, nbgrader, read_gradebook, replace_cell,
-                     run_parallel_autograde, submit)
+from grading import (REPO, exported_scores, free_port, grade_cells, make_course_copy, nbgrader, read_gradebook,
+                     replace_cell, run_parallel_autograde, submit)
 from wrong_answers import WRONG_ANSWERS
 
 pytestmark = pytest.mark.xdist_group("test_grading_postgres")
@@ -44,12 +43,6 @@ def _server_bin() -> Path | None:
     return Path(found).parent if found else None
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 class Server:
     """A throw-away PostgreSQL cluster: initdb in a temporary folder, `postgres` in the foreground
     (a child of this process, so it cannot be left behind by a daemonising pg_ctl), loopback only."""
@@ -58,7 +51,7 @@ class Server:
         self.bindir = bindir
         self.folder = Path(tempfile.mkdtemp(prefix="course-pg-"))
         self.password = secrets.token_hex(16)
-        self.port = _free_port()
+        self.port = free_port()
         self.process: subprocess.Popen | None = None
         self.prefix: list[str] = []
         self.owner: tuple[int, int] | None = None

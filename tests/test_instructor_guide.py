@@ -28,7 +28,6 @@ import json
 import os
 import re
 import shlex
-import socket
 import subprocess
 import sys
 import time
@@ -40,7 +39,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from grading import REPO, make_course_copy, run_forked, submit, submit_files
+from grading import REPO, free_port, make_course_copy, run_forked, stop_server, submit, submit_files
 
 pytestmark = pytest.mark.xdist_group("instructor-guide")
 
@@ -143,16 +142,10 @@ def _single_machine_config(exchange: Path) -> str:
     return block.replace('"/srv/nbgrader/exchange"', repr(str(exchange)))
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @contextlib.contextmanager
 def formgrader(term: Term) -> Iterator[callable]:
     """A Jupyter server with nbgrader's formgrader in the course root; yields api(method, path, body)."""
-    port, token = _free_port(), "instructor-guide-test"
+    port, token = free_port(), "instructor-guide-test"
     log = open(term.course.parent / "formgrader.log", "w")
     server = subprocess.Popen(
         [sys.executable, "-m", "jupyter_server", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
@@ -180,12 +173,7 @@ def formgrader(term: Term) -> Iterator[callable]:
                 time.sleep(0.3)
         yield api
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+        stop_server(server)
         log.close()
 
 
