@@ -14,4 +14,10 @@ Used from `nbgrader_config.py` and the command line:
   intake        submissions holding links or special files are refused; nbgrader's own file
                 operations never follow links
   parallel      `python -m grader.parallel autograde ASSIGNMENT`: one process per core
+  feedback      SafeFeedback: feedback pages without hidden tests, tracebacks or printed output
+  exchange      release_assignment never creates the exchange; release_feedback never releases
+                a page older than its grades (StampGrades)
+  deadlines     the late policy (PercentPerDay); `python -m grader.deadlines extend | report`
+  export        grades.csv with a status per student; `python -m grader.export failed`
+  lms           Canvas and Moodle: zip_collect collectors and grade-import exporters
 """
