@@ -26,12 +26,16 @@ ASSIGNMENTS = sorted(p.name for p in (REPO / "source").iterdir() if p.is_dir() a
 @dataclass(frozen=True)
 class WrongAnswer:
     """A typical wrong answer: replace solution cell `cell` with `code`; the grade cells in
-    `loses` must then score 0 and every other grade cell full marks."""
+    `loses` must then score 0 and every other grade cell full marks. A *visible* test (the part
+    of the test cell students have) must catch it, so that the student's own run names the
+    mistake before they submit; `hidden_only` (the reason) marks the few that only the hidden
+    tests catch: edge cases, or a gap still to close (tests/test_grading_roundtrip.py)."""
 
     cell: str
     code: str
     loses: tuple[str, ...]
     why: str
+    hidden_only: str = ""
 
 
 def nbgrader_unchecked(course: Path, *args: str, timeout: int = 900,

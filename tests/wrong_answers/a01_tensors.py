@@ -1,6 +1,7 @@
 """Typical wrong answers for assignment 01 (tensors); see tests/wrong_answers/__init__.py."""
 
 from grading import WrongAnswer
+from wrong_answers.reasons import QUIZ_KEY, VISIBLE_GAP
 
 WRONG_ANSWERS = [
     WrongAnswer("one_hot", """
@@ -10,11 +11,11 @@ def one_hot(labels, num_classes):
     WrongAnswer("one_hot", """
 def one_hot(labels, num_classes):
     return torch.eye(num_classes)[labels]
-""", ("test_one_hot",), "no ValueError for labels out of range (eye()[-1] silently picks the last row)"),
+""", ("test_one_hot",), "no ValueError for labels out of range (eye()[-1] silently picks the last row)", hidden_only=VISIBLE_GAP),
     WrongAnswer("normalize_rows", """
 def normalize_rows(x, eps=1e-12):
     return x / x.norm(dim=1, keepdim=True)
-""", ("test_normalize_rows",), "zero rows become nan (no eps)"),
+""", ("test_normalize_rows",), "zero rows become nan (no eps)", hidden_only=VISIBLE_GAP),
     WrongAnswer("normalize_rows", """
 def normalize_rows(x, eps=1e-12):
     return x / x.norm(dim=0, keepdim=True).clamp_min(eps)
@@ -33,11 +34,11 @@ def pairwise_distances(a, b):
     WrongAnswer("pairwise_distances", """
 def pairwise_distances(a, b):
     return torch.cdist(a, b)
-""", ("test_pairwise_distances",), "calls torch.cdist"),
+""", ("test_pairwise_distances",), "calls torch.cdist", hidden_only=VISIBLE_GAP),
     WrongAnswer("batched_matmul", """
 def batched_matmul(a, b):
     return a @ b
-""", ("test_batched_matmul",), "uses @"),
+""", ("test_batched_matmul",), "uses @", hidden_only=VISIBLE_GAP),
     WrongAnswer("batched_matmul", """
 def batched_matmul(a, b):
     return (a[:, :, None, :] * b.transpose(1, 2)[:, None, :, :]).sum(dim=2)
@@ -50,6 +51,6 @@ def to_model_input(images):
 def to_model_input(images):
     return torch.tensor(images).permute(0, 3, 1, 2).float()
 """, ("test_to_model_input",), "not scaled to [0, 1]"),
-    WrongAnswer("q1", 'q1_answer = "a"', ("test_q1",), "torch.tensor copies"),
-    WrongAnswer("q2", 'q2_answer = "c"', ("test_q2",), "the shapes do broadcast"),
+    WrongAnswer("q1", 'q1_answer = "a"', ("test_q1",), "torch.tensor copies", hidden_only=QUIZ_KEY),
+    WrongAnswer("q2", 'q2_answer = "c"', ("test_q2",), "the shapes do broadcast", hidden_only=QUIZ_KEY),
 ]

@@ -1,6 +1,7 @@
 """Typical wrong answers for assignment 02 (autograd); see tests/wrong_answers/__init__.py."""
 
 from grading import WrongAnswer
+from wrong_answers.reasons import QUIZ_KEY, VISIBLE_GAP
 
 WRONG_ANSWERS = [
     # Exercise 1: gradients by hand
@@ -25,7 +26,7 @@ def mse_gradients(X, w, b, y):
     b = b.detach().clone().requires_grad_(True)
     ((X @ w + b - y) ** 2).mean().backward()
     return w.grad, b.grad
-""", ("test_mse_gradients",), "uses autograd instead of deriving the gradient by hand"),
+""", ("test_mse_gradients",), "uses autograd instead of deriving the gradient by hand", hidden_only=VISIBLE_GAP),
     # Exercise 2: one manual SGD step
     WrongAnswer("sgd_step", """
 def sgd_step(params, lr):
@@ -60,7 +61,7 @@ def sgd_step(params, lr):
         for p in params:
             p -= lr * p.grad
             p.grad = None
-""", ("test_sgd_step",), "fails on a parameter whose grad is None"),
+""", ("test_sgd_step",), "fails on a parameter whose grad is None", hidden_only=VISIBLE_GAP),
     # Exercise 3: Swish as a custom autograd Function
     WrongAnswer("swish", """
 class Swish(torch.autograd.Function):
@@ -77,7 +78,7 @@ class Swish(torch.autograd.Function):
 
 
 swish = Swish.apply
-""", ("test_swish",), "backward ignores grad_output (passes the visible .sum() test, gradcheck fails)"),
+""", ("test_swish",), "backward ignores grad_output (passes the visible .sum() test, gradcheck fails)", hidden_only=VISIBLE_GAP),
     WrongAnswer("swish", """
 class Swish(torch.autograd.Function):
     @staticmethod
@@ -164,6 +165,6 @@ def fit_polynomial(x, y, degree, lr, steps):
         losses.append(loss.item())
     return w.detach(), losses
 """, ("test_fit_polynomial",), "features x^1..x^(d+1): no constant column"),
-    WrongAnswer("q1", 'q1_answer = "a"', ("test_q1",), "intermediate tensors do not keep .grad"),
-    WrongAnswer("q2", 'q2_answer = "b"', ("test_q2",), "w = w - ... is not an in-place change"),
+    WrongAnswer("q1", 'q1_answer = "a"', ("test_q1",), "intermediate tensors do not keep .grad", hidden_only=QUIZ_KEY),
+    WrongAnswer("q2", 'q2_answer = "b"', ("test_q2",), "w = w - ... is not an in-place change", hidden_only=QUIZ_KEY),
 ]

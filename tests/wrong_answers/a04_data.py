@@ -1,6 +1,7 @@
 """Typical wrong answers for assignment 04 (data); see tests/wrong_answers/__init__.py."""
 
 from grading import WrongAnswer
+from wrong_answers.reasons import QUIZ_KEY, VISIBLE_GAP
 
 _ARRAY_DATASET = """
 class ArrayDataset(Dataset):
@@ -57,9 +58,9 @@ WRONG_ANSWERS = [
     WrongAnswer("array_dataset", _array_dataset(features="        self.features = torch.as_tensor(np.asarray(features))\n"),
                 ("test_array_dataset",), "features not converted: NumPy float64 stays float64"),
     WrongAnswer("array_dataset", _array_dataset(check=""),
-                ("test_array_dataset",), "no ValueError for mismatched lengths"),
+                ("test_array_dataset",), "no ValueError for mismatched lengths", hidden_only=VISIBLE_GAP),
     WrongAnswer("array_dataset", _array_dataset(apply="        pass"),
-                ("test_array_dataset",), "transform ignored"),
+                ("test_array_dataset",), "transform ignored", hidden_only=VISIBLE_GAP),
     WrongAnswer("pad_collate", """
 def pad_collate(batch):
     padded = torch.zeros(len(batch), 10, dtype=torch.int64)
@@ -86,7 +87,7 @@ def pad_collate(batch):
     padded = pad_sequence([s for s, _ in batch], batch_first=True)
     lengths = torch.tensor([len(s) for s, _ in batch])
     return padded, lengths, torch.tensor([label for _, label in batch])
-""", ("test_pad_collate",), "sorts the batch by length (passes the visible test, already sorted)"),
+""", ("test_pad_collate",), "sorts the batch by length (passes the visible test, already sorted)", hidden_only=VISIBLE_GAP),
     WrongAnswer("split_indices", """
 def split_indices(n, fractions, seed):
     if any(f < 0 for f in fractions) or abs(sum(fractions) - 1) > 1e-6:
@@ -103,7 +104,7 @@ def split_indices(n, fractions, seed):
     sizes.append(n - sum(sizes))
     torch.manual_seed(seed)
     return list(torch.randperm(n).split(sizes))
-""", ("test_split_indices",), "torch.manual_seed changes the global random state"),
+""", ("test_split_indices",), "torch.manual_seed changes the global random state", hidden_only=VISIBLE_GAP),
     WrongAnswer("split_indices", """
 def split_indices(n, fractions, seed):
     if any(f < 0 for f in fractions) or abs(sum(fractions) - 1) > 1e-6:
@@ -111,7 +112,7 @@ def split_indices(n, fractions, seed):
     sizes = [round(f * n) for f in fractions[:-1]]
     sizes.append(n - sum(sizes))
     return list(torch.randperm(n, generator=torch.Generator().manual_seed(seed)).split(sizes))
-""", ("test_split_indices",), "rounds to nearest instead of down"),
+""", ("test_split_indices",), "rounds to nearest instead of down", hidden_only=VISIBLE_GAP),
     WrongAnswer("split_indices", """
 def split_indices(n, fractions, seed):
     if any(f < 0 for f in fractions) or abs(sum(fractions) - 1) > 1e-6:
@@ -128,24 +129,24 @@ def split_indices(n, fractions, seed):
     sizes = [int(f * n) for f in fractions[:-1]]
     sizes.append(n - sum(sizes))
     return list(torch.arange(n).split(sizes))
-""", ("test_split_indices",), "not shuffled (and ignores the seed)"),
+""", ("test_split_indices",), "not shuffled (and ignores the seed)", hidden_only=VISIBLE_GAP),
     WrongAnswer("split_indices", """
 def split_indices(n, fractions, seed):
     sizes = [int(f * n) for f in fractions[:-1]]
     sizes.append(n - sum(sizes))
     return list(torch.randperm(n, generator=torch.Generator().manual_seed(seed)).split(sizes))
-""", ("test_split_indices",), "no ValueError for fractions that do not add up to 1"),
+""", ("test_split_indices",), "no ValueError for fractions that do not add up to 1", hidden_only=VISIBLE_GAP),
     WrongAnswer("folder_dataset", _FOLDER_DATASET.format(
         pattern="*.png", extra_init="", get=_GOOD_GET.replace('convert("L")', 'convert("RGB")')),
         ("test_folder_dataset",), "images converted to RGB, not greyscale"),
     WrongAnswer("folder_dataset", _FOLDER_DATASET.format(
         pattern="*", extra_init="", get=_GOOD_GET),
-        ("test_folder_dataset",), "reads every file in the class folders, not only .png"),
+        ("test_folder_dataset",), "reads every file in the class folders, not only .png", hidden_only=VISIBLE_GAP),
     WrongAnswer("folder_dataset", _FOLDER_DATASET.format(
         pattern="*.png",
         extra_init="        self.images = [Image.open(path).convert('L') for path, _ in self.samples]\n",
         get="        image, label = self.images[index], self.samples[index][1]"),
-        ("test_folder_dataset",), "loads all images in __init__ (eager, not lazy)"),
+        ("test_folder_dataset",), "loads all images in __init__ (eager, not lazy)", hidden_only=VISIBLE_GAP),
     WrongAnswer("folder_dataset", """
 class FolderDataset(Dataset):
     def __init__(self, root, transform=None):
@@ -165,7 +166,7 @@ class FolderDataset(Dataset):
         if self.transform is not None:
             image = self.transform(image)
         return image, label
-""", ("test_folder_dataset",), "classes not sorted, and files in root counted as classes"),
-    WrongAnswer("q1", 'q1_answer = "c"', ("test_q1",), "the global seed depends on what ran in between"),
-    WrongAnswer("q2", 'q2_answer = "a"', ("test_q2",), "workers do work on macOS"),
+""", ("test_folder_dataset",), "classes not sorted, and files in root counted as classes", hidden_only=VISIBLE_GAP),
+    WrongAnswer("q1", 'q1_answer = "c"', ("test_q1",), "the global seed depends on what ran in between", hidden_only=QUIZ_KEY),
+    WrongAnswer("q2", 'q2_answer = "a"', ("test_q2",), "workers do work on macOS", hidden_only=QUIZ_KEY),
 ]

@@ -1,6 +1,7 @@
 """Typical wrong answers for assignment 05 (training and evaluation); see tests/wrong_answers/__init__.py."""
 
 from grading import WrongAnswer
+from wrong_answers.reasons import QUIZ_KEY, VISIBLE_GAP
 
 WRONG_ANSWERS = [
     WrongAnswer("train_one_epoch", """
@@ -14,7 +15,7 @@ def train_one_epoch(model, loader, loss_fn, optimizer):
         optimizer.step()
         losses.append(loss.item())
     return sum(losses) / len(losses)
-""", ("test_train_one_epoch",), "mean of the per-batch losses (the small last batch counts as much as a full one)"),
+""", ("test_train_one_epoch",), "mean of the per-batch losses (the small last batch counts as much as a full one)", hidden_only=VISIBLE_GAP),
     WrongAnswer("train_one_epoch", """
 def train_one_epoch(model, loader, loss_fn, optimizer):
     model.train()
@@ -26,7 +27,7 @@ def train_one_epoch(model, loader, loss_fn, optimizer):
         loss_sum += loss.item() * len(targets)
         seen += len(targets)
     return loss_sum / seen
-""", ("test_train_one_epoch",), "forgets optimizer.zero_grad(): gradients accumulate over batches"),
+""", ("test_train_one_epoch",), "forgets optimizer.zero_grad(): gradients accumulate over batches", hidden_only=VISIBLE_GAP),
     WrongAnswer("train_one_epoch", """
 def train_one_epoch(model, loader, loss_fn, optimizer):
     loss_sum, seen = 0.0, 0
@@ -38,7 +39,7 @@ def train_one_epoch(model, loader, loss_fn, optimizer):
         loss_sum += loss.item() * len(targets)
         seen += len(targets)
     return loss_sum / seen
-""", ("test_train_one_epoch",), "never calls model.train() (a model left in eval mode trains without dropout)"),
+""", ("test_train_one_epoch",), "never calls model.train() (a model left in eval mode trains without dropout)", hidden_only=VISIBLE_GAP),
     WrongAnswer("train_one_epoch", """
 def train_one_epoch(model, loader, loss_fn, optimizer):
     model.train()
@@ -75,7 +76,7 @@ def evaluate(model, loader, loss_fn):
             correct += (outputs.argmax(dim=1) == targets).sum().item()
             seen += len(targets)
     return loss_sum / seen, correct / seen
-""", ("test_evaluate",), "forgets model.eval(): dropout stays on"),
+""", ("test_evaluate",), "forgets model.eval(): dropout stays on", hidden_only=VISIBLE_GAP),
     WrongAnswer("evaluate", """
 def evaluate(model, loader, loss_fn):
     was_training = model.training
@@ -88,7 +89,7 @@ def evaluate(model, loader, loss_fn):
         seen += len(targets)
     model.train(was_training)
     return loss_sum / seen, correct / seen
-""", ("test_evaluate",), "forgets torch.no_grad()"),
+""", ("test_evaluate",), "forgets torch.no_grad()", hidden_only=VISIBLE_GAP),
     WrongAnswer("evaluate", """
 def evaluate(model, loader, loss_fn):
     model.eval()
@@ -134,7 +135,7 @@ class EarlyStopping:
         else:
             self.num_bad_epochs += 1
         return self.num_bad_epochs >= self.patience
-""", ("test_early_stopping",), "an improvement of exactly min_delta counts (>= instead of >)"),
+""", ("test_early_stopping",), "an improvement of exactly min_delta counts (>= instead of >)", hidden_only=VISIBLE_GAP),
     WrongAnswer("early_stopping", """
 class EarlyStopping:
     def __init__(self, patience=3, min_delta=0.0, mode="min"):
@@ -155,7 +156,7 @@ class EarlyStopping:
             self.best = value
         self.last = value
         return self.num_bad_epochs >= self.patience
-""", ("test_early_stopping",), "resets the count when the value beats the previous epoch instead of the best"),
+""", ("test_early_stopping",), "resets the count when the value beats the previous epoch instead of the best", hidden_only=VISIBLE_GAP),
     WrongAnswer("early_stopping", """
 class EarlyStopping:
     def __init__(self, patience=3, min_delta=0.0, mode="min"):
@@ -189,7 +190,7 @@ class EarlyStopping:
         else:
             self.num_bad_epochs += 1
         return self.num_bad_epochs >= self.patience
-""", ("test_early_stopping",), "ignores mode='max' and never raises ValueError"),
+""", ("test_early_stopping",), "ignores mode='max' and never raises ValueError", hidden_only=VISIBLE_GAP),
     WrongAnswer("checkpoint", """
 def save_checkpoint(path, model, optimizer, epoch):
     torch.save({"model": model.state_dict(), "epoch": epoch}, path)
@@ -199,7 +200,7 @@ def load_checkpoint(path, model, optimizer):
     state = torch.load(path, weights_only=True)
     model.load_state_dict(state["model"])
     return state["epoch"]
-""", ("test_checkpoint",), "the optimizer state is missing: momentum restarts from zero"),
+""", ("test_checkpoint",), "the optimizer state is missing: momentum restarts from zero", hidden_only=VISIBLE_GAP),
     WrongAnswer("checkpoint", """
 def save_checkpoint(path, model, optimizer, epoch):
     torch.save({"model": model, "optimizer": optimizer, "epoch": epoch}, path)
@@ -210,7 +211,7 @@ def load_checkpoint(path, model, optimizer):
     model.load_state_dict(state["model"].state_dict())
     optimizer.load_state_dict(state["optimizer"].state_dict())
     return state["epoch"]
-""", ("test_checkpoint",), "pickles whole objects and loads them with weights_only=False"),
+""", ("test_checkpoint",), "pickles whole objects and loads them with weights_only=False", hidden_only=VISIBLE_GAP),
     WrongAnswer("checkpoint", """
 def save_checkpoint(path, model, optimizer, epoch):
     torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch}, path)
@@ -221,7 +222,7 @@ def load_checkpoint(path, model, optimizer):
     model.load_state_dict(state["model"])
     optimizer.load_state_dict(state["optimizer"])
     return state["epoch"]
-""", ("test_checkpoint",), "torch.load without an explicit weights_only=True"),
+""", ("test_checkpoint",), "torch.load without an explicit weights_only=True", hidden_only=VISIBLE_GAP),
     WrongAnswer("checkpoint", """
 def save_checkpoint(path, model, optimizer, epoch):
     torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch}, path)
@@ -233,6 +234,6 @@ def load_checkpoint(path, model, optimizer):
     optimizer.load_state_dict(state["optimizer"])
     return state["epoch"] + 1
 """, ("test_checkpoint",), "returns the next epoch instead of the saved one"),
-    WrongAnswer("q1", 'q1_answer = "a"', ("test_q1",), "the mean of per-batch accuracies"),
-    WrongAnswer("q2", 'q2_answer = "a"', ("test_q2",), "the optimizer state holds the momentum"),
+    WrongAnswer("q1", 'q1_answer = "a"', ("test_q1",), "the mean of per-batch accuracies", hidden_only=QUIZ_KEY),
+    WrongAnswer("q2", 'q2_answer = "a"', ("test_q2",), "the optimizer state holds the momentum", hidden_only=QUIZ_KEY),
 ]
