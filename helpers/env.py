@@ -9,19 +9,33 @@ from __future__ import annotations
 
 import platform
 import sys
+import tomllib
 from importlib import metadata
+from pathlib import Path
 
-# Must match constraints.txt (tests/test_config.py checks this).
-REQUIRED_VERSIONS: dict[str, str] = {
-    "torch": "2.14.1",
-    "torchvision": "0.29.1",
-    "numpy": "2.4.6",
-    "matplotlib": "3.11.2",
-    "scikit-learn": "1.9.1",
-    "tqdm": "4.70.1",
-    "pyyaml": "6.0.3",
-    "ipywidgets": "8.1.9",
-}
+PROJECT = "pytorch-in-practice"
+PYPROJECT = Path(__file__).resolve().parents[1] / "pyproject.toml"
+
+
+def pinned_versions() -> dict[str, str]:
+    """The course's direct dependencies and their pinned versions: {"torch": "2.14.1", ...}.
+
+    pyproject.toml is the one place versions are written by hand (constraints.txt and
+    environment.yml are checked against it by tests/test_config.py). In a checkout it is read
+    directly; an installed copy of the course reads the same list from its package metadata.
+    """
+    if PYPROJECT.is_file():
+        requirements = tomllib.loads(PYPROJECT.read_text(encoding="utf-8"))["project"]["dependencies"]
+    else:
+        requirements = [r for r in metadata.requires(PROJECT) or [] if "extra ==" not in r]
+    pins = {}
+    for requirement in requirements:
+        name, _, version = requirement.partition("==")
+        pins[name.strip()] = version.split(";")[0].strip()
+    return pins
+
+
+REQUIRED_VERSIONS: dict[str, str] = pinned_versions()
 # The Pythons the pinned packages install on, each as its oldest accepted release (soupsieve in
 # constraints.txt requires 3.11.5). course.sh's PYTHON_MINIMUMS names the same ones
 # (tests/test_course_sh.py checks both against the pins' Requires-Python).
@@ -72,26 +86,23 @@ def _fix_hint() -> str:
     return f"Fix: run {FIX_COMMAND}\n  or, in your own environment: {FIX_COMMAND_PIP}"
 
 
-def require_packages() -> None:
-    """Raise EnvironmentProblem naming every missing package (wrong versions only warn)."""
-    missing = [p for p in find_problems() if "not installed" in p]
+def check_environment(verbose: bool = True) -> bool:
+    """Print Python/torch/device facts and any version problems; return True when all is well.
+
+    A missing package raises EnvironmentProblem naming every missing one and the fix, so a
+    notebook stops at its first cell instead of at an ImportError deep inside a later one.
+    A wrong version only warns: most lessons still run.
+    """
+    problems = find_problems()
+    missing = [p for p in problems if "not installed" in p]
     if missing:
         raise EnvironmentProblem("\n".join(["The course environment is incomplete:", *missing, _fix_hint()]))
-
-
-def check_environment(verbose: bool = True) -> bool:
-    """Print Python/torch/device facts and any version problems; return True when all is well."""
-    problems = find_problems()
     if verbose:
-        lines = [f"Python {platform.python_version()} on {platform.system()} {platform.machine()}"]
-        try:
-            import torch
+        import torch
 
-            device = "cuda" if torch.cuda.is_available() else "mps" if torch.backends.mps.is_available() else "cpu"
-            lines.append(f"torch {torch.__version__}, running on: {device}")
-        except ImportError:
-            pass
-        print("\n".join(lines))
+        device = "cuda" if torch.cuda.is_available() else "mps" if torch.backends.mps.is_available() else "cpu"
+        print(f"Python {platform.python_version()} on {platform.system()} {platform.machine()}\n"
+              f"torch {torch.__version__}, running on: {device}")
         if problems:
             print("\nPROBLEMS FOUND:\n  " + "\n  ".join(problems) + "\n" + _fix_hint())
         else:

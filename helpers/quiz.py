@@ -3,7 +3,7 @@
 In a lesson's last cell:
 
     from helpers.quiz import show_quiz
-    show_quiz("01_tensors")          # a name looks in helpers/quizzes/; a path works too
+    show_quiz("01_tensors")          # a lesson id finds helpers/lessons/lesson_01_tensors/quiz.yaml; a path works too
 
 This module is the entry point that lessons, tests and docs import; the engine lives in three
 modules, so that loading and grading can be used and tested without a front end:
@@ -17,13 +17,14 @@ docs/quizzes.md describes the file format, the question types and every validati
 
 from __future__ import annotations
 
-from helpers.quiz_data import (QUESTION_TYPES, QUIZ_DIR, Feedback, Option, Question, Quiz, QuizFormatError,
-                               answer_matches, available_quizzes, load_quiz, normalise_answer)
+from helpers.quiz_data import (QUESTION_TYPES, LESSONS_DIR, Feedback, Option, Question, Quiz, QuizFormatError,
+                               answer_matches, available_quizzes, load_quiz, normalise_answer, quiz_path)
 from helpers.quiz_text import NO_ANSWERS_LINE
 from helpers.quiz_widgets import QuestionView, QuizView, build_quiz_view, show_quiz
 
 __all__ = [
-    "QUIZ_DIR",
+    "LESSONS_DIR",
+    "quiz_path",
     "QUESTION_TYPES",
     "NO_ANSWERS_LINE",
     "QuizFormatError",

@@ -35,7 +35,8 @@ import yaml
 from helpers.quiz_text import quiz_as_text
 
 __all__ = [
-    "QUIZ_DIR",
+    "LESSONS_DIR",
+    "quiz_path",
     "QUESTION_TYPES",
     "QuizFormatError",
     "Option",
@@ -48,7 +49,7 @@ __all__ = [
     "answer_matches",
 ]
 
-QUIZ_DIR = Path(__file__).with_name("quizzes")
+LESSONS_DIR = Path(__file__).with_name("lessons")  # lesson_NN_topic/quiz.yaml, one per lesson
 QUESTION_TYPES = ("single", "multiple", "numeric", "predict")
 RIGHT, WRONG = "✔ Correct", "✘ Not quite"
 
@@ -282,19 +283,31 @@ def _resolve(name_or_path: str | Path) -> Path:
     if isinstance(name_or_path, Path) or "/" in text or "\\" in text or text.endswith((".yaml", ".yml")):
         path = Path(name_or_path)
     else:
-        path = QUIZ_DIR / f"{text}.yaml"
+        path = quiz_path(text)
     if not path.is_file():
         raise FileNotFoundError(f"no quiz file {path}; shipped quizzes: {', '.join(available_quizzes()) or 'none'}")
     return path
 
 
+def quiz_path(lesson: str) -> Path:
+    """Where the quiz of a lesson id such as "01_tensors" lives: helpers/lessons/lesson_01_tensors/quiz.yaml."""
+    return LESSONS_DIR / f"lesson_{lesson}" / "quiz.yaml"
+
+
+def _quiz_name(path: Path) -> str:
+    """A lesson's quiz is named by its lesson id (lesson_01_tensors/quiz.yaml: "01_tensors"), other files by stem."""
+    if path.name == "quiz.yaml" and path.parent.name.startswith("lesson_"):
+        return path.parent.name.removeprefix("lesson_")
+    return path.stem
+
+
 def available_quizzes() -> list[str]:
-    """Names of the quizzes shipped in helpers/quizzes/ (for load_quiz and show_quiz)."""
-    return sorted(p.stem for p in QUIZ_DIR.glob("*.yaml"))
+    """The lesson ids whose folder in helpers/lessons/ has a quiz (for load_quiz and show_quiz)."""
+    return sorted(p.parent.name.removeprefix("lesson_") for p in LESSONS_DIR.glob("lesson_*/quiz.yaml"))
 
 
 def load_quiz(name_or_path: str | Path) -> Quiz:
-    """Load and validate a quiz: a name such as "01_tensors" (helpers/quizzes/) or a file path.
+    """Load and validate a quiz: a lesson id such as "01_tensors" (its folder in helpers/lessons/) or a file path.
 
     Raises QuizFormatError listing every problem in the file, FileNotFoundError if there is no file.
     """
@@ -323,7 +336,7 @@ def load_quiz(name_or_path: str | Path) -> Quiz:
                 questions.append(question)
     if problems:
         raise QuizFormatError(path, problems)
-    return Quiz(name=path.stem, title=title or "", questions=tuple(questions), path=path)
+    return Quiz(name=_quiz_name(path), title=title or "", questions=tuple(questions), path=path)
 
 
 # ---------------------------------------------------------------------------- grading

@@ -20,16 +20,17 @@ def test_wrong_version_is_named_with_the_fix(capsys, monkeypatch):
     real_version = metadata.version
     monkeypatch.setattr(env.metadata, "version",
                         lambda name: "2.13.0+cpu" if name == "torch" else real_version(name))
-    assert env.find_problems() == ["torch 2.13.0+cpu is installed, but the course needs torch==2.14.1"]
+    pinned = env.REQUIRED_VERSIONS["torch"]
+    assert env.find_problems() == [f"torch 2.13.0+cpu is installed, but the course needs torch=={pinned}"]
     assert env.check_environment() is False
     out = capsys.readouterr().out
     assert "PROBLEMS FOUND" in out and "./course.sh lab" in out and "constraints.txt" in out
 
 
-def test_missing_package_raises_a_clear_error(monkeypatch):
+def test_missing_package_stops_the_first_cell_with_a_clear_error(monkeypatch):
     monkeypatch.setitem(env.REQUIRED_VERSIONS, "surely-not-installed-pkg", "1.0")
     with pytest.raises(env.EnvironmentProblem) as info:
-        env.require_packages()
+        env.check_environment()
     message = str(info.value)
     assert "surely-not-installed-pkg is not installed (the course needs surely-not-installed-pkg==1.0)" in message
     assert "./course.sh lab" in message
@@ -58,3 +59,10 @@ def test_unsupported_python_is_named(monkeypatch):
     monkeypatch.setattr(env, "sys", SimpleNamespace(version_info=(3, 11, 2, "final", 0)))
     assert env.find_problems() == [
         "Python 3.11.2 is not supported: use Python 3.11 (3.11.5 or newer), 3.12 or 3.13"]
+
+
+def test_pins_come_from_pyproject_or_from_the_installed_metadata(monkeypatch, tmp_path):
+    from_pyproject = env.pinned_versions()
+    assert from_pyproject["torch"] and from_pyproject == env.REQUIRED_VERSIONS
+    monkeypatch.setattr(env, "PYPROJECT", tmp_path / "absent.toml")  # an installed copy, no checkout
+    assert env.pinned_versions() == from_pyproject

@@ -139,7 +139,7 @@ def test_relative_links_point_at_files_that_exist(path: Path):
 # Students never see the documents the topics come from: lessons, assignments and quizzes never
 # mention them ("a tutorial you may find online" instead).
 _SOURCE_MENTIONS = re.compile(r"source tutorials?|source documents?|\bseed's\b|\bseed \d{3}\b|\bthe seeds\b", re.I)
-_QUIZZES = sorted((REPO / "helpers" / "quizzes").glob("*.yaml"))
+_QUIZZES = sorted((REPO / "helpers" / "lessons").glob("lesson_*/quiz.yaml"))
 
 
 @pytest.mark.parametrize("path", ALL + _QUIZZES, ids=ids(ALL + _QUIZZES))
@@ -147,3 +147,28 @@ def test_student_text_never_mentions_the_source_documents(path: Path):
     text = _markdown_of(path) if path.suffix == ".ipynb" else path.read_text()
     found = sorted({m.group(0) for m in _SOURCE_MENTIONS.finditer(text)})
     assert not found, f"student text mentions the course's source documents: {found}"
+
+
+# One lesson, one id (docs/authoring.md): every file of lesson NN_topic carries its id.
+LESSON_IDS = [p.stem for p in LESSONS if not p.name.startswith("00_")]
+
+
+def _lesson_files(lesson: str) -> list[str]:
+    return [f"course/{lesson}.ipynb", f"helpers/lessons/lesson_{lesson}/__init__.py",
+            f"helpers/lessons/lesson_{lesson}/checks.py", f"helpers/lessons/lesson_{lesson}/quiz.yaml",
+            f"source/{lesson}/{lesson}.ipynb", f"release/{lesson}/{lesson}.ipynb",
+            f"tests/wrong_answers/lesson_{lesson}.py"]
+
+
+@pytest.mark.parametrize("lesson", LESSON_IDS)
+def test_every_file_of_a_lesson_carries_its_id(lesson: str):
+    missing = [f for f in _lesson_files(lesson) if not (REPO / f).is_file()]
+    assert not missing, f"lesson {lesson} lacks {missing} (docs/authoring.md, 'One lesson, one id')"
+
+
+def test_no_file_names_a_lesson_that_does_not_exist():
+    per_lesson = [*(REPO / "helpers" / "lessons").glob("lesson_*"), *(REPO / "source").iterdir(),
+                  *(REPO / "release").iterdir(), *(REPO / "tests" / "wrong_answers").glob("lesson_*.py")]
+    ids_named = {re.sub(r"^lesson_", "", p.name.removesuffix(".py")) for p in per_lesson if not p.name.startswith(".")}
+    strays = sorted(ids_named - set(LESSON_IDS))
+    assert not strays, f"files for lessons that have no course/NN_topic.ipynb: {strays}"

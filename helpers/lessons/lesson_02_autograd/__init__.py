@@ -1,0 +1,1 @@
+"""Lesson 02_autograd: the checks of its exercises (checks.py) and its quiz (quiz.yaml)."""

@@ -1,0 +1,1 @@
+"""Lesson 03_modules: the checks of its exercises (checks.py) and its quiz (quiz.yaml)."""
