@@ -39,6 +39,7 @@ __all__ = [
     "check_function",
     "check_choice",
     "check_no_loops",
+    "notebook_sources",
     "check_gradient",
     "numeric_gradient",
     "check_implemented",
@@ -312,22 +313,61 @@ def source_of(fn: Callable[..., Any]) -> str:
     return textwrap.dedent(inspect.getsource(fn))
 
 
-def check_no_loops(fn: Callable[..., Any], *, hint: str | None = None) -> None:
-    """Check that `fn`'s source has no `for`/`while` loops or comprehensions (vectorise instead).
+def notebook_sources(fn: Callable[..., Any]) -> list[tuple[str, str]]:
+    """(name, source) of `fn` and of every function it calls by name that was defined beside it
+    (in the same module: the notebook), followed recursively, so a loop moved into a helper
+    function is found too. Functions of libraries (torch, math, ...) are not followed."""
+    import types
 
-    Feedback, not proof: when grading, the source comes from the student's own kernel."""
+    def calls(code: types.CodeType) -> set[str]:
+        names = set(code.co_names)
+        for const in code.co_consts:  # nested functions, lambdas and comprehensions
+            if isinstance(const, types.CodeType):
+                names |= calls(const)
+        return names
+
+    module = getattr(fn, "__module__", None)
+    found: list[tuple[str, str]] = []
+    seen: set[int] = set()
+    todo: list[Any] = [fn]
+    while todo:
+        function = todo.pop()
+        function = getattr(function, "__func__", function)  # a bound method
+        if not isinstance(function, types.FunctionType) or id(function) in seen:
+            continue
+        seen.add(id(function))
+        try:
+            found.append((function.__name__, textwrap.dedent(inspect.getsource(function))))
+        except (OSError, TypeError):
+            if function is fn:
+                raise
+            continue
+        for name in sorted(calls(function.__code__)):
+            value = function.__globals__.get(name)
+            if isinstance(value, types.FunctionType) and value.__module__ == module:
+                todo.append(value)
+    return found
+
+
+def check_no_loops(fn: Callable[..., Any], *, hint: str | None = None) -> None:
+    """Check that `fn`, and every function of the notebook it calls, has no `for`/`while` loop or
+    comprehension (vectorise instead).
+
+    Feedback, not proof: when grading, the sources come from the student's own kernel."""
     name = getattr(fn, "__name__", "function")
     try:
-        source = source_of(fn)
+        sources = in_student(notebook_sources)(fn)
     except (OSError, TypeError):
         raise failure(name, "its source code cannot be read, so the no-loops rule cannot be checked",
-                    "define it with `def` in a notebook cell") from None
+                      "define it with `def` in a notebook cell") from None
     loop_types = (ast.For, ast.While, ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp, ast.AsyncFor)
-    for node in ast.walk(ast.parse(source)):
-        if isinstance(node, loop_types):
-            kind = type(node).__name__.replace("Comp", " comprehension").replace("GeneratorExp", "generator")
-            raise failure(name, f"uses a Python loop ({kind.lower()} on line {node.lineno} of the function)",
-                        hint or "use broadcasting and tensor operations instead of looping over elements")
+    for function, source in sources:
+        for node in ast.walk(ast.parse(source)):
+            if isinstance(node, loop_types):
+                kind = type(node).__name__.replace("Comp", " comprehension").replace("GeneratorExp", "generator")
+                where = "of the function" if function == name else f"of {function}(), which it calls"
+                raise failure(name, f"uses a Python loop ({kind.lower()} on line {node.lineno} {where})",
+                              hint or "use broadcasting and tensor operations instead of looping over elements")
 
 
 def numeric_gradient(f: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:

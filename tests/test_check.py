@@ -127,10 +127,31 @@ def fn_vectorised(x):
     return x.sum()
 
 
+def fn_calling_a_looping_helper(x):
+    return _scale(x) + fn_vectorised(x)
+
+
+def _scale(x):
+    return fn_with_loop(x) * 2   # the loop is two calls deep
+
+
+def fn_calling_a_library(x):
+    return torch.cdist(x, x).sum() + fn_vectorised(x)
+
+
 def test_check_no_loops_finds_loops_and_comprehensions():
     assert "uses a Python loop (for on line 3" in message_of(check_no_loops, fn_with_loop)
     assert "list comprehension" in message_of(check_no_loops, fn_with_comprehension)
     assert check_no_loops(fn_vectorised) is None
+
+
+def test_check_no_loops_follows_the_functions_it_calls():
+    """A loop moved into a helper of the notebook is still a loop; library functions are not read."""
+    message = message_of(check_no_loops, fn_calling_a_looping_helper)
+    assert "uses a Python loop (for on line 3 of fn_with_loop(), which it calls)" in message
+    assert check_no_loops(fn_calling_a_library) is None
+    lambda_with_loop = lambda x: fn_with_comprehension(x)  # noqa: E731
+    assert "list comprehension" in message_of(check_no_loops, lambda_with_loop)
 
 
 def test_numeric_gradient_matches_autograd_and_check_gradient_catches_a_wrong_one():

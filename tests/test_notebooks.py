@@ -68,6 +68,55 @@ def test_lesson_follows_the_template(path: Path):
         assert "..." in cell.source and "check" in cell.source, f"exercise cell without placeholder or check:\n{cell.source}"
 
 
+TOPIC_LESSONS = [p for p in LESSONS if not p.name.startswith("00_")]
+MAX_MINUTES, MAX_PROSE_WORDS = 45, 2600
+PREDICT = "**Predict, then run.**"
+
+
+def _markdown_words(nb) -> int:
+    return sum(len(c.source.split()) for c in nb.cells if c.cell_type == "markdown")
+
+
+@pytest.mark.parametrize("path", TOPIC_LESSONS, ids=ids(TOPIC_LESSONS))
+def test_lesson_is_one_sitting(path: Path):
+    """docs/authoring.md: about 45 minutes for a beginner, stated at the top; prose under 2,600 words."""
+    nb = nbformat.read(path, as_version=4)
+    time = re.search(r"\*\*Time:\*\* about (\d+) minutes", nb.cells[0].source)
+    assert time, "the first cell must state **Time:** about N minutes"
+    assert int(time.group(1)) <= MAX_MINUTES, f"{time.group(1)} minutes: a lesson is one sitting (at most 45)"
+    words = _markdown_words(nb)
+    assert words < MAX_PROSE_WORDS, f"{words} words of prose: move what belongs to a later lesson there"
+
+
+@pytest.mark.parametrize("path", TOPIC_LESSONS, ids=ids(TOPIC_LESSONS))
+def test_lesson_asks_to_predict_then_run(path: Path):
+    """2-4 prompts: the question, then a code cell that starts with a line for the student's guess."""
+    cells = nbformat.read(path, as_version=4).cells
+    prompts = [i for i, c in enumerate(cells) if c.cell_type == "markdown" and c.source.startswith(PREDICT)]
+    assert 2 <= len(prompts) <= 4, f"{len(prompts)} '{PREDICT}' prompts: a lesson has 2-4"
+    for i in prompts:
+        follower = cells[i + 1] if i + 1 < len(cells) else None
+        assert follower is not None and follower.cell_type == "code" and \
+            follower.source.startswith("# Your prediction:"), \
+            f"the cell after prompt {cells[i].source[:60]!r} must be code starting with '# Your prediction:'"
+
+
+@pytest.mark.parametrize("path", TOPIC_LESSONS, ids=ids(TOPIC_LESSONS))
+def test_each_exercise_has_its_own_collapsed_solution(path: Path):
+    """Right after each exercise cell: a hidden solution of that exercise only (never one cell for all)."""
+    nb = nbformat.read(path, as_version=4)
+    assert "## Solutions to the exercises" not in "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+    exercises = [i for i, c in enumerate(nb.cells) if "raises-exception" in c.metadata.get("tags", [])]
+    for number, i in enumerate(exercises, start=1):
+        solution = nb.cells[i + 1] if i + 1 < len(nb.cells) else None
+        assert solution is not None and solution.cell_type == "code", f"exercise {number} has no solution cell after it"
+        assert solution.metadata.get("jupyter", {}).get("source_hidden"), f"solution {number} is not collapsed"
+        assert solution.source.startswith(f"# Solution to Exercise {number} (try first!)"), solution.source[:80]
+        assert "..." not in solution.source.replace("# Solution", ""), f"solution {number} still has a `...`"
+    hidden = [c for c in nb.cells if c.cell_type == "code" and c.metadata.get("jupyter", {}).get("source_hidden")]
+    assert len(hidden) == len(exercises), "every collapsed code cell is one exercise's solution"
+
+
 @pytest.mark.parametrize("path", SOURCES, ids=ids(SOURCES))
 def test_assignment_states_its_total_and_has_hidden_tests(path: Path):
     nb = nbformat.read(path, as_version=4)
