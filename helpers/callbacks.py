@@ -31,7 +31,7 @@ import csv
 import io
 import math
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import torch
 from torch import nn
@@ -278,4 +278,7 @@ class CSVLogger(Callback):
         writer.writerow(trainer.history)
         writer.writerows(zip(*trainer.history.values()))  # floats as repr(): no digits lost
         data = text.getvalue().encode()
-        checkpoint.atomic_write(self.path, lambda file: file.write(data))
+        def write(file: IO[bytes]) -> None:
+            file.write(data)
+
+        checkpoint.atomic_write(self.path, write)

@@ -21,6 +21,7 @@ import linecache
 import sys
 import textwrap
 from collections.abc import Callable, Iterable, Sequence
+from types import FrameType
 from typing import Any
 
 import numpy as np
@@ -72,7 +73,7 @@ def in_hidden_tests() -> bool:
     a frame of such a cell whose line lies between `### BEGIN HIDDEN TESTS` and
     `### END HIDDEN TESTS` means hidden tests. Students never run hidden tests (the release
     has none), so for them this is always False. Called when a check fails, and by check_function."""
-    frame = sys._getframe(1)
+    frame: FrameType | None = sys._getframe(1)
     while frame is not None:
         entry = linecache.cache.get(frame.f_code.co_filename)
         if entry is not None and len(entry) == 4 and entry[1] is None and _hidden_line(entry[2], frame.f_lineno):

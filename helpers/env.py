@@ -57,7 +57,7 @@ def supported_pythons() -> str:
 
 def python_problem(version: tuple[int, ...] | None = None) -> str | None:
     """None when this Python (or `version`) is one the pinned packages support, else why not."""
-    major, minor, micro = (version or tuple(sys.version_info))[:3]
+    major, minor, micro = (version or tuple(sys.version_info[:3]))[:3]
     for minimum in SUPPORTED_PYTHON:
         if (major, minor) == minimum[:2] and micro >= minimum[2]:
             return None

@@ -66,6 +66,8 @@ class FocalLoss(nn.Module):
     With gamma=0 and alpha=None it equals F.cross_entropy(logits, targets).
     """
 
+    alpha: torch.Tensor | None  # a buffer, registered in __init__
+
     def __init__(self, gamma: float = 2.0, alpha: float | torch.Tensor | None = None, reduction: str = "mean") -> None:
         super().__init__()
         if gamma < 0:

@@ -188,6 +188,8 @@ class PositionalEncoding(nn.Module):
     not a parameter: saved with the model and moved by .to(device), but never trained.
     """
 
+    pe: torch.Tensor  # a buffer (1, max_len, d_model), registered in __init__
+
     def __init__(self, d_model: int, max_len: int = 512, dropout: float = 0.0) -> None:
         super().__init__()
         position = torch.arange(max_len, dtype=torch.float32).unsqueeze(1)  # (max_len, 1)

@@ -21,6 +21,14 @@ __all__ = ["plot_history", "show_images", "show_predictions", "confusion_matrix"
 CORRECT_COLOUR, WRONG_COLOUR = "tab:green", "tab:red"
 
 
+def _figure_of(ax: Axes) -> Figure:
+    """The top-level Figure an Axes belongs to (even inside a subfigure)."""
+    figure = ax.get_figure(root=True)
+    if figure is None:
+        raise ValueError("these axes belong to no figure: create them with plt.subplots")
+    return figure
+
+
 # ----------------------------------------------------------------------------- training curves
 
 
@@ -43,11 +51,13 @@ def plot_history(history: dict[str, list[float]], metrics: Sequence[str] | None 
     """
     names = ["loss"] + list(_metric_names(history) if metrics is None else metrics)
     if axes is None:
-        fig, axes = plt.subplots(1, len(names), figsize=(4.5 * len(names), 3.5), squeeze=False)
-        axes = list(axes[0])
+        _, grid = plt.subplots(1, len(names), figsize=(4.5 * len(names), 3.5), squeeze=False)
+        panels: list[Axes] = list(grid[0])
     elif len(axes) != len(names):
         raise ValueError(f"need {len(names)} axes (loss + {names[1:]}), got {len(axes)}")
-    for ax, name in zip(axes, names):
+    else:
+        panels = list(axes)
+    for ax, name in zip(panels, names):
         for split, style in (("train", "o-"), ("val", "s--")):  # marker and line style, not only colour
             values = history.get(f"{split}_{name}")
             if not values:
@@ -61,7 +71,7 @@ def plot_history(history: dict[str, list[float]], metrics: Sequence[str] | None 
         ax.grid(alpha=0.3)
         if ax.lines:
             ax.legend()
-    fig = axes[0].figure
+    fig = _figure_of(panels[0])
     fig.tight_layout()
     return fig
 
@@ -186,6 +196,6 @@ def plot_confusion_matrix(targets: torch.Tensor, predictions: torch.Tensor, clas
             ax.text(j, i, text, ha="center", va="center", fontsize=8,
                     color="white" if value > threshold else "black")
     ax.figure.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
-    fig = ax.figure
+    fig = _figure_of(ax)
     fig.tight_layout()
     return fig

@@ -90,10 +90,10 @@ def shape_report(calls: list[LayerCall]) -> str:
 
 def _factor(features: int, calls: list[LayerCall]) -> str:
     """' = 64×7×7' when `features` is C*H*W for the channel count C of the last conv layer."""
-    convs = [c for c in calls if isinstance(c.module, nn.Conv2d)]
+    convs = [c.module for c in calls if isinstance(c.module, nn.Conv2d)]
     if not convs:
         return ""
-    channels = convs[-1].module.out_channels
+    channels = convs[-1].out_channels
     if features % channels:
         return ""
     side = math.isqrt(features // channels)
@@ -131,10 +131,10 @@ def _explain_error(error: BaseException, calls: list[LayerCall], batch: int, fla
     match = re.search(r"mat1 and mat2 shapes cannot be multiplied \((\d+)x(\d+) and (\d+)x(\d+)\)", text)
     if match:
         got, expected = int(match[2]), int(match[3])
-        is_linear = failing is not None and isinstance(failing.module, nn.Linear)
-        layer = f"Linear '{failing.name}'" if is_linear else "a Linear layer"
-        if is_linear and failing.input_shape is not None and len(failing.input_shape) > 2:
-            return (f"{layer} expected {expected} input features but got a tensor of shape {failing.input_shape}: "
+        linear = failing if failing is not None and isinstance(failing.module, nn.Linear) else None
+        layer = f"Linear '{linear.name}'" if linear else "a Linear layer"
+        if linear and linear.input_shape is not None and len(linear.input_shape) > 2:
+            return (f"{layer} expected {expected} input features but got a tensor of shape {linear.input_shape}: "
                     f"a Linear layer works on the last dimension only (here {got}), so flatten each sample first: "
                     "nn.Flatten() in a Sequential, or x.flatten(1) in forward")
         if any(isinstance(c.module, nn.Conv2d) for c in calls):

@@ -33,7 +33,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeGuard, cast
 
 import torch
 from torch import nn
@@ -294,7 +294,7 @@ class Trainer:
         self.optimizer.load_state_dict(state["optimizer"])
         if state["scheduler"] is not None:
             self.scheduler.load_state_dict(state["scheduler"])
-        if state["scaler"]:
+        if state["scaler"] and self.scaler is not None:  # checked above
             self.scaler.load_state_dict(state["scaler"])
         self.epoch = state["epoch"]
         self.history = {key: list(values) for key, values in state["history"].items()}
@@ -445,10 +445,10 @@ class Trainer:
         stats["loss"].append(loss.detach())
         for name, metric in self.metrics.items():
             with torch.no_grad():
-                if name in stats:  # a function: its value for this batch
-                    stats[name].append(metric(outputs.detach(), targets))
-                else:  # a metric object keeps what it needs itself
+                if _is_metric_object(metric):  # a metric object keeps what it needs itself
                     metric.update(outputs.detach(), targets)
+                else:  # a function: its value for this batch
+                    stats[name].append(cast(Callable[..., Any], metric)(outputs.detach(), targets))
 
     def _summarize(self, stats: dict[str, list], epoch: int | None = None) -> dict[str, float]:
         """Epoch values. With `epoch`, a NaN/inf training loss raises, naming the batch."""
@@ -456,7 +456,7 @@ class Trainer:
         means = {}
         for name in ("loss", *self.metrics):
             if name not in stats:
-                means[name] = _number(self.metrics[name].compute(), name)
+                means[name] = _number(cast(MetricObject, self.metrics[name]).compute(), name)
                 continue
             per_batch = _per_batch(stats[name])
             if name == "loss" and epoch is not None:
@@ -472,7 +472,7 @@ class Trainer:
             self.history.setdefault(key, [math.nan] * done).append(logs.get(key, math.nan))
 
 
-def _is_metric_object(metric: Any) -> bool:
+def _is_metric_object(metric: Any) -> TypeGuard[MetricObject]:
     return all(callable(getattr(metric, method, None)) for method in ("update", "compute", "reset"))
 
 

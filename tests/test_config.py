@@ -137,6 +137,19 @@ def test_ruff_finds_nothing():
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
 
 
+def test_mypy_finds_nothing_in_helpers(tmp_path):
+    """mypy (pinned in the test extra, [tool.mypy] in pyproject.toml) on the students' package.
+    A fresh cache each run: about 40 s on 2 cores, most of it reading torch's type information."""
+    try:
+        version = metadata.version("mypy")
+    except metadata.PackageNotFoundError:
+        _missing_tool("mypy is not installed: pip install -c constraints.txt mypy (./course.sh test installs it)")
+    assert version == _constraints()["mypy"], f"mypy {version} installed, constraints.txt pins another"
+    proc = subprocess.run([sys.executable, "-m", "mypy", "--cache-dir", str(tmp_path / "cache")],
+                          capture_output=True, text=True, timeout=600, cwd=REPO)
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+
+
 def test_package_data_is_there():
     """Every file pattern of [tool.setuptools.package-data] matches a file (py.typed was once missing)."""
     package_data = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]
