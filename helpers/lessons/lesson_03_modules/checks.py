@@ -41,6 +41,9 @@ def _instantiate(cls: Any, args: tuple, name: str) -> nn.Module:
         raise NotAttempted(f"{name}: not attempted yet: replace the `...` with your code, then run this cell again")
     if isinstance(cls, nn.Module):
         return cls
+    if isinstance(cls, type) and issubclass(cls, nn.Module) and cls.__init__ is nn.Module.__init__ \
+            and cls.forward is nn.Module.forward:
+        raise NotAttempted(f"{name}: not attempted yet: replace the `...` with your class, then run this cell again")
     if not isinstance(cls, type) or not issubclass(cls, nn.Module):
         raise CheckFailed(f"{name}: expected a class derived from nn.Module, got {type(cls).__name__}")
     call = f"{cls.__name__}({', '.join(map(repr, args))})"
@@ -76,6 +79,16 @@ def check_sequential(model: nn.Module, n_params: int) -> None:
         raise NotAttempted("model: not attempted yet: replace the `...` with your code, then run this cell again")
     if not isinstance(model, nn.Module):
         raise CheckFailed(f"model: expected an nn.Module (an nn.Sequential), got {type(model).__name__}")
+    try:
+        with torch.no_grad():
+            trial = model(torch.zeros(5, 8, 8))
+    except Exception:  # noqa: BLE001 (check_forward_shapes explains it)
+        trial = None
+    if isinstance(trial, torch.Tensor) and trial.dim() == 3:
+        raise CheckFailed(f"model: on a (5, 8, 8) batch the output has shape {tuple(trial.shape)}, expected (5, 10)\n"
+                          "  Hint: a Linear layer acts on the last dimension only, so each of the 8 rows of an image "
+                          "got its own 10 logits: flatten each image to 64 numbers first (nn.Flatten()), and let "
+                          "the first Linear take 64 features")
     check_forward_shapes(model, (5, 8, 8), (5, 10), name="model", flatten_rule=False)
     linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
     if [(m.in_features, m.out_features) for m in linears] != [(64, 32), (32, 10)]:
@@ -106,6 +119,20 @@ def _mlp_count(in_features: int, hidden: list[int], out_features: int) -> int:
     return sum(a * b + b for a, b in zip(widths[:-1], widths[1:]))
 
 
+def _chain(linears: list[nn.Linear], in_features: int) -> list[nn.Linear]:
+    """The Linear layers in the order the data meets them, found by their sizes (each takes the
+    previous one's out_features), not by the order the student's class registered them in."""
+    chain, rest, width = [], list(linears), in_features
+    while rest:
+        following = next((m for m in rest if m.in_features == width), None)
+        if following is None:
+            return list(linears)   # not a chain: fall back to the registration order
+        chain.append(following)
+        rest.remove(following)
+        width = following.out_features
+    return chain
+
+
 def check_mlp(MLP: Any) -> None:  # noqa: N803 (the student's class)
     """Exercise 2: MLP(in_features, hidden, out_features): Linear -> ReLU per hidden width, then Linear."""
     gen = torch.Generator().manual_seed(30)
@@ -130,7 +157,7 @@ def check_mlp(MLP: Any) -> None:  # noqa: N803 (the student's class)
             raise CheckFailed(f"{call} has {count} parameters, expected {expected_count}\n  Hint: one "
                               "Linear(a, b) per consecutive pair of widths [in_features, *hidden, out_features]")
         output = check_forward_shapes(model, (3, args[0]), (3, args[2]), name=call, flatten_rule=False)
-        linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
+        linears = _chain([m for m in model.modules() if isinstance(m, nn.Linear)], args[0])
         x = torch.randn(3, args[0], generator=gen)
         with torch.no_grad():
             h = x
@@ -138,6 +165,11 @@ def check_mlp(MLP: Any) -> None:  # noqa: N803 (the student's class)
                 h = torch.relu(layer(h))
             expected = linears[-1](h)
             got = model(x)
+            many = model(torch.randn(64, args[0], generator=gen))
+        if bool((many >= 0).all()):
+            raise CheckFailed(f"{call}: all 64×{args[2]} outputs are >= 0: is there a ReLU after the last "
+                              "Linear?\n  Hint: the output is raw logits, which can be negative: apply ReLU "
+                              "after every Linear except the last")
         check_tensor(got, expected, name=f"{call} output", atol=1e-5,
                      hint="each hidden layer is Linear then ReLU; no ReLU after the last Linear "
                           "(the output is raw logits)")
@@ -159,11 +191,18 @@ def check_residual_block(ResidualBlock: Any) -> None:  # noqa: N803
         raise CheckFailed(f"ResidualBlock(6) has {count} parameters, expected {2 * (6 * 6 + 6)} "
                           "(two Linear(6, 6) layers with biases)")
     check_forward_shapes(block, (4, 6), (4, 6), name="ResidualBlock(6)", flatten_rule=False)
-    first, second = [m for m in block.modules() if isinstance(m, nn.Linear)]
+    linears = [m for m in block.modules() if isinstance(m, nn.Linear)]
+    if len(linears) != 2:
+        raise CheckFailed(f"ResidualBlock(6) holds {len(linears)} Linear layers: the body is Linear -> ReLU -> Linear")
     x = torch.randn(4, 6, generator=torch.Generator().manual_seed(31))
     with torch.no_grad():
-        body = second(torch.relu(first(x)))
         got = block(x)
+        # The order the data meets the two layers, whatever order they were registered in.
+        first, second = linears
+        if not torch.allclose(got, x + second(torch.relu(first(x))), atol=1e-5) \
+                and torch.allclose(got, x + first(torch.relu(second(x))), atol=1e-5):
+            first, second = second, first
+        body = second(torch.relu(first(x)))
     if torch.allclose(got, body, atol=1e-6) and not torch.allclose(body, x + body, atol=1e-6):
         raise CheckFailed("ResidualBlock: the output equals the body alone\n  Hint: the skip connection is "
                           "missing: return x + self.body(x)")
@@ -305,7 +344,7 @@ def _same_size_conv(call: LayerCall) -> str | None:
 
 
 def check_fixed_net(FixedNet: Any) -> None:  # noqa: N803
-    """Exercise 6: seed 001's network repaired: (N, 1, 28, 28) -> (N, 10) with the specified layers."""
+    """Exercise 6: BrokenNet (section 10) repaired: (N, 1, 28, 28) -> (N, 10) with the specified layers."""
     model = _instantiate(FixedNet, (), "FixedNet")
     if _untouched(model) and type(model).forward is nn.Module.forward:
         raise NotAttempted("FixedNet: not attempted yet: replace the `...` with the repaired class, "
