@@ -1,7 +1,8 @@
 """The grading round-trip for every assignment, in a temporary copy of the course.
 
-For each assignment: `nbgrader generate_assignment` reproduces the committed release/;
-the reference solution scores full marks; the release notebook submitted unchanged
+For each assignment, in one grading run shared with the generic attacks
+(tests/graded_assignments.py): `nbgrader generate_assignment` reproduces the committed
+release/; the reference solution scores full marks; the release notebook submitted unchanged
 scores 0 and grading completes; every typical wrong answer loses exactly the points of
 the cells it breaks; generate_feedback and export run and the CSV holds the scores; every
 feedback page shows each test's name, points and failure message, and no hidden test.
@@ -15,64 +16,16 @@ import nbformat
 import pytest
 
 from feedback_pages import page_problems
-from grading import (ASSIGNMENTS, REPO, GradingResult, WrongAnswer, exported_scores, grade_cells, make_course_copy,
-                     nbgrader, notebook_names, read_gradebook, replace_cell, submit)
+from graded_assignments import graded_assignment, pack_wrong_answers, wrong_student
+from grading import ASSIGNMENTS, REPO, GradingResult, WrongAnswer, exported_scores, grade_cells, notebook_names
 from wrong_answers import WRONG_ANSWERS
-
-
-def pack_wrong_answers(wrong_answers: list[WrongAnswer]) -> list[list[WrongAnswer]]:
-    """Group wrong answers into as few submissions as possible.
-
-    Two wrong answers can share a submission when they replace different solution cells and
-    break disjoint sets of grade cells: each then still has to lose exactly its own cells'
-    points, and a hidden dependency between cells shows up as an unexpected loss. Grading a
-    notebook costs seconds, so this keeps the suite fast as assignments grow.
-    """
-    rounds: list[list[WrongAnswer]] = []
-    for wrong in wrong_answers:
-        for group in rounds:
-            if all(wrong.cell != other.cell and not set(wrong.loses) & set(other.loses) for other in group):
-                group.append(wrong)
-                break
-        else:
-            rounds.append([wrong])
-    return rounds
-
-
-def _student_id(index: int) -> str:
-    return f"wrong{index:02d}"
 
 
 @pytest.fixture(scope="module", params=ASSIGNMENTS)
 def graded(request, tmp_path_factory) -> GradingResult:
-    """Generate, submit (solution, blank, each wrong answer), autograde, feedback: once per assignment."""
-    assignment = request.param
-    course = make_course_copy(tmp_path_factory.mktemp(assignment), assignment)
-    nbgrader(course, "generate_assignment", assignment, "--force")
-
-    names = notebook_names(assignment)
-    source = {n: nbformat.read(REPO / "source" / assignment / n, as_version=4) for n in names}
-    release = {n: nbformat.read(course / "release" / assignment / n, as_version=4) for n in names}
-    submit(course, "solution", assignment, source)
-    submit(course, "blank", assignment, release)
-    students = ["solution", "blank"]
-    for index, group in enumerate(pack_wrong_answers(WRONG_ANSWERS.get(assignment, []))):
-        student = _student_id(index)
-        changed = dict(source)
-        for wrong in group:
-            cells = {name: {c.metadata.get("nbgrader", {}).get("grade_id") for c in nb.cells}
-                     for name, nb in changed.items()}
-            name = next(n for n, ids in cells.items() if wrong.cell in ids)  # test_wrong_answers_name_existing_cells
-            changed[name] = replace_cell(changed[name], wrong.cell, wrong.code.strip("\n"))
-        submit(course, student, assignment, changed)
-        students.append(student)
-
-    autograde = nbgrader(course, "autograde", assignment, "--force")
-    nbgrader(course, "generate_feedback", assignment, "--force")
-    result = read_gradebook(course, assignment, students)
-    result.notebooks_executed = len(students) * len(names)
-    result.log = autograde.stdout + autograde.stderr
-    return result
+    """The honest submissions of the assignment's one grading run (tests/graded_assignments.py):
+    solution, blank and the packed wrong answers, autograded, with feedback."""
+    return graded_assignment(request.param, tmp_path_factory).honest
 
 
 def test_release_matches_generated(graded: GradingResult):
@@ -137,7 +90,7 @@ def test_wrong_answers_lose_exactly_their_points(graded: GradingResult):
     full = _points(graded.assignment)
     problems = []
     for index, group in enumerate(pack_wrong_answers(WRONG_ANSWERS.get(graded.assignment, []))):
-        scores = graded.cells[_student_id(index)]
+        scores = graded.cells[wrong_student(index)]
         for cell, score in scores.items():
             if cell not in full:  # a written answer: a person grades it
                 continue
@@ -146,7 +99,7 @@ def test_wrong_answers_lose_exactly_their_points(graded: GradingResult):
             if score != expected:
                 cause = "; ".join(f"{w.cell}: {w.why}" for w in breakers) or \
                     "no wrong answer targets it (hidden dependency on: " + ", ".join(w.cell for w in group) + ")"
-                problems.append(f"{_student_id(index)}: {cell} scored {score}, expected {expected} ({cause})")
+                problems.append(f"{wrong_student(index)}: {cell} scored {score}, expected {expected} ({cause})")
     assert not problems, "\n".join(problems)
 
 
@@ -177,7 +130,7 @@ def test_feedback_and_export(graded: GradingResult):
             assert f"(Score: {tested:.1f} / {page_max:.1f})" in pages[0].read_text(), \
                 "the solution's feedback page does not show every test's points"
     exported = exported_scores(graded.course, graded.assignment)
-    assert exported == graded.total
+    assert {student: exported.get(student) for student in graded.total} == graded.total
 
 
 def test_feedback_pages_reveal_no_hidden_test(graded: GradingResult):
@@ -209,7 +162,7 @@ def test_visible_tests_catch_the_typical_wrong_answers(graded: GradingResult, re
 
     problems, caught, marked = [], 0, 0
     for index, group in enumerate(pack_wrong_answers(WRONG_ANSWERS.get(graded.assignment, []))):
-        student = _student_id(index)
+        student = wrong_student(index)
         cells = {c.metadata["nbgrader"]["grade_id"]: c for name in notebook_names(graded.assignment)
                  for c in nbformat.read(graded.course / "autograded" / student / graded.assignment / name, 4).cells
                  if c.metadata.get("nbgrader", {}).get("grade_id")}

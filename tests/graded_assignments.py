@@ -1,0 +1,189 @@
+"""One grading run per assignment, shared by the round trip and the generic attacks.
+
+Grading a notebook costs a few seconds (two kernels start and import torch), and every
+assignment pays it once per submission, so the tests of one assignment share a single
+`python -m grader.parallel autograde` run (the course's own parallel grader, three students at
+a time: a grading spends half its time waiting for kernels) and a single `generate_feedback`.
+It grades:
+
+* the honest submissions of the round trip (tests/test_grading_roundtrip.py): the reference
+  solution, the blank release and the typical wrong answers of tests/wrong_answers/, packed
+  into as few submissions as their cells allow (`pack_wrong_answers`);
+* the generic attacks (tests/test_grading_generic_attacks.py), built from the assignment's own
+  cells: `hostile` (the solution, whose test cells are deleted but the last, moved to the top;
+  every function of its answers warns first; after the setup cell, cells that kill the
+  kernel, print 20 MiB and read the hidden tests), `emptied_tests` (the blank release with
+  every test cell emptied and worth 100 points) and `patched` (a wrong answer whose first
+  answer cell replaces every check of helpers.check and torch.allclose).
+
+The conftest groups every test that takes a `graded` parameter by assignment on one xdist
+worker, so the run below happens once per assignment per test session.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+
+from grading import (REPO, GradingResult, WrongAnswer, add_warnings, make_course_copy, nbgrader,
+                     notebook_names, read_gradebook, replace_cell, run_forked, submit)
+from wrong_answers import WRONG_ANSWERS
+
+JOBS = 3  # students graded at once: more than the 2 cores, since each grading waits for its kernels
+
+HOSTILE_CELLS = {
+    "os._exit": "import os\nos._exit(0)",
+    "output": "import sys\nfor _ in range(20):\n    sys.stdout.write('x' * 2**20 + '\\n')",
+    "read": "from pathlib import Path\n"
+            "try:\n    print(len(Path({hidden!r}).read_text()), 'LEAK')\n"
+            "except OSError as error:\n    print('blocked', type(error).__name__)",
+}
+PATCH = """
+import helpers.check, torch
+for _name in list(helpers.check.__all__):
+    if _name.startswith("check_"):
+        setattr(helpers.check, _name, lambda *args, **kwargs: None)
+        globals()[_name] = getattr(helpers.check, _name)
+torch.allclose = lambda *args, **kwargs: True
+print("All tests passed")"""
+WARNING = "harmless warning from the solution"
+GENERIC = ("hostile", "emptied_tests", "patched")
+
+
+def pack_wrong_answers(wrong_answers: list[WrongAnswer]) -> list[list[WrongAnswer]]:
+    """Group wrong answers into as few submissions as possible.
+
+    Two wrong answers can share a submission when they replace different solution cells and
+    break disjoint sets of grade cells: each then still has to lose exactly its own cells'
+    points, and a hidden dependency between cells shows up as an unexpected loss.
+    """
+    rounds: list[list[WrongAnswer]] = []
+    for wrong in wrong_answers:
+        for group in rounds:
+            if all(wrong.cell != other.cell and not set(wrong.loses) & set(other.loses) for other in group):
+                group.append(wrong)
+                break
+        else:
+            rounds.append([wrong])
+    return rounds
+
+
+def wrong_student(index: int) -> str:
+    return f"wrong{index:02d}"
+
+
+@dataclass
+class AssignmentRun:
+    """Everything one grading run of an assignment produced."""
+
+    assignment: str
+    course: Path
+    honest: GradingResult          # solution, blank, wrongNN: the round trip's
+    generic: GradingResult         # GENERIC: the attacks'
+    logs: dict[str, str]           # student -> that student's grading log
+    wrong: WrongAnswer             # the wrong answer `patched` carries
+    warned_functions: int          # functions of `hostile` that warn
+    hidden_tests: Path             # the hidden tests' file, which `hostile` tries to read
+    statuses: dict[str, str] = field(default_factory=dict)   # student -> grader.parallel's status
+
+
+def _is_test(cell) -> bool:
+    meta = cell.metadata.get("nbgrader", {})
+    return bool(meta.get("grade")) and not meta.get("solution")
+
+
+def _copy(notebook):
+    return nbformat.from_dict(nbformat.reads(nbformat.writes(notebook), as_version=4))
+
+
+def _hostile(solution, hidden_tests: Path) -> tuple[nbformat.NotebookNode, int]:
+    """The solution with its tests deleted but the last (moved to the top), warning functions,
+    and the hostile cells after the first code cell; and how many functions warn."""
+    notebook = _copy(solution)
+    warned = 0
+    for cell in notebook.cells:
+        if cell.cell_type == "code" and cell.metadata.get("nbgrader", {}).get("solution"):
+            cell.source = add_warnings(cell.source, WARNING)
+            warned += cell.source.count(WARNING)
+    tests = [c for c in notebook.cells if _is_test(c)]
+    notebook.cells = [c for c in notebook.cells if not _is_test(c)]
+    notebook.cells.insert(0, tests[-1])
+    first_code = next(i for i, c in enumerate(notebook.cells) if c.cell_type == "code" and not _is_test(c))
+    for offset, code in enumerate(HOSTILE_CELLS.values(), start=1):
+        notebook.cells.insert(first_code + offset, nbformat.v4.new_code_cell(code.format(hidden=str(hidden_tests))))
+    return notebook, warned
+
+
+def _emptied_tests(release):
+    notebook = _copy(release)
+    for cell in notebook.cells:
+        if _is_test(cell):
+            cell.source = "pass"
+            cell.metadata["nbgrader"]["points"] = 100
+    return notebook
+
+
+def _patched(solution, wrong: WrongAnswer):
+    notebook = replace_cell(solution, wrong.cell, wrong.code.strip("\n"))
+    first_answer = next(c for c in notebook.cells if c.metadata.get("nbgrader", {}).get("solution")
+                        and c.cell_type == "code")
+    first_answer.source += "\n" + PATCH
+    return notebook
+
+
+_RUNS: dict[str, AssignmentRun] = {}
+
+
+def graded_assignment(assignment: str, tmp_path_factory) -> AssignmentRun:
+    """Grade `assignment`'s honest and generic submissions once per test session (per worker)."""
+    if assignment not in _RUNS:
+        _RUNS[assignment] = _grade(assignment, tmp_path_factory.mktemp(f"graded-{assignment}"))
+    return _RUNS[assignment]
+
+
+def _grade(assignment: str, base: Path) -> AssignmentRun:
+    course = make_course_copy(base, assignment)
+    nbgrader(course, "generate_assignment", assignment, "--force")
+    names = notebook_names(assignment)
+    source = {n: nbformat.read(REPO / "source" / assignment / n, as_version=4) for n in names}
+    release = {n: nbformat.read(course / "release" / assignment / n, as_version=4) for n in names}
+
+    honest = {"solution": source, "blank": release}
+    for index, group in enumerate(pack_wrong_answers(WRONG_ANSWERS.get(assignment, []))):
+        changed = dict(source)
+        for wrong in group:
+            cells = {name: {c.metadata.get("nbgrader", {}).get("grade_id") for c in nb.cells}
+                     for name, nb in changed.items()}
+            name = next(n for n, ids in cells.items() if wrong.cell in ids)  # test_wrong_answers_name_existing_cells
+            changed[name] = replace_cell(changed[name], wrong.cell, wrong.code.strip("\n"))
+        honest[wrong_student(index)] = changed
+
+    (name,) = names  # the generic attacks assume one notebook (test_notebooks checks the layout)
+    hidden_tests = course / "source" / assignment / name
+    wrong = WRONG_ANSWERS[assignment][0]
+    hostile, warned = _hostile(source[name], hidden_tests)
+    generic = {"hostile": {name: hostile}, "emptied_tests": {name: _emptied_tests(release[name])},
+               "patched": {name: _patched(source[name], wrong)}}
+
+    for student, notebooks in {**honest, **generic}.items():
+        submit(course, student, assignment, notebooks)
+    logs_dir, results = base / "logs", base / "results.json"
+    status, output = run_forked(course, ["python", "-m", "grader.parallel", "autograde", assignment, "--force",
+                                         "--jobs", str(JOBS), "--log-dir", str(logs_dir), "--json", str(results)],
+                                timeout=1800)
+    assert status == 0, output[-4000:]
+    statuses = {r["student"]: r["status"] for r in json.loads(results.read_text())}
+    logs = {student: (logs_dir / f"{student}.log").read_text() for student in statuses}
+    nbgrader(course, "generate_feedback", assignment, "--force")
+
+    honest_result = read_gradebook(course, assignment, list(honest))
+    honest_result.notebooks_executed = len(honest) * len(names)
+    honest_result.log = "\n".join(logs[student] for student in honest)
+    generic_result = read_gradebook(course, assignment, list(generic))
+    generic_result.notebooks_executed = len(generic)
+    generic_result.log = "\n".join(logs[student] for student in generic)
+    return AssignmentRun(assignment, course, honest_result, generic_result, logs, wrong, warned, hidden_tests,
+                         statuses)
