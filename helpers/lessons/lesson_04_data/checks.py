@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset, Subset, random_split
+from torch.utils.data import DataLoader, Dataset, Subset
 
 from helpers.check import NotAttempted, check_shape, check_tensor, failure as _fail, require_attempted as _not_attempted
 
@@ -22,7 +22,7 @@ __all__ = [
     "check_eval_transform",
     "check_padding_mask",
     "check_sample_weights",
-    "check_split",
+    "check_make_split",
 ]
 
 
@@ -77,7 +77,7 @@ def _digit_image(size: int = 16):
 
 
 def check_wine_dataset(dataset_class: Any) -> None:
-    """Exercise 1: a Dataset over the wine arrays: (float32 features (13,), int64 label ())."""
+    """Exercise 1: the fixed BuggyWine: (float32 features (13,), int64 label ()), len = rows, a batch trains."""
     name = "WineDataset"
     _not_attempted(dataset_class, name)
     if not isinstance(dataset_class, type):
@@ -88,6 +88,9 @@ def check_wine_dataset(dataset_class: Any) -> None:
     length = dataset.__len__()
     if length is None:
         raise NotAttempted(f"{name}: not attempted yet: __len__ returns None; fill in the three methods")
+    if length == features.shape[1]:
+        raise _fail(name, f"len(dataset) is {length}, the number of measurements per sample (bug 3 is still there)",
+                    "__len__ counts the samples (rows): len(self.labels), not len(self.features[0])")
     if length != len(labels):
         raise _fail(name, f"len(dataset) is {length}, expected {len(labels)} (one item per row)",
                     "__len__ should return the number of samples, len(self.labels)")
@@ -100,14 +103,15 @@ def check_wine_dataset(dataset_class: Any) -> None:
     for index in (0, 77, len(labels) - 1):
         x, y = dataset[index]
         check_tensor(x, torch.tensor(features[index], dtype=torch.float32), name=f"features of dataset[{index}]",
-                     hint="models expect float32; NumPy's float64 must be converted (torch.tensor(..., "
-                          "dtype=torch.float32) or .float())")
+                     hint="torch.from_numpy keeps NumPy's float64, and nn.Linear's weights are float32: "
+                          "convert with torch.tensor(..., dtype=torch.float32) or .float()")
         check_tensor(y, torch.tensor(labels[index], dtype=torch.int64), name=f"label of dataset[{index}]",
-                     hint="class labels are int64 scalars (shape ()), which is what cross_entropy expects; "
-                          "do not make them float like the seed's CustomDataset")
+                     hint="torch.FloatTensor makes the labels float; cross_entropy wants class indices as "
+                          "int64 scalars (shape ()): torch.tensor(labels, dtype=torch.int64)")
     xb, yb = next(iter(DataLoader(dataset, batch_size=5)))
     check_shape(xb, (5, features.shape[1]), name="a batch of 5 feature rows")
     check_shape(yb, (5,), name="a batch of 5 labels")
+    torch.nn.functional.cross_entropy(torch.nn.Linear(features.shape[1], 3)(xb), yb)  # a batch trains
     return _ok(name)
 
 
@@ -179,23 +183,41 @@ def check_sample_weights(labels: torch.Tensor, weights: Any) -> None:
 # ----------------------------------------------------------------------------- exercise 5
 
 
-def check_split(dataset: Any, train_part: Any, val_part: Any) -> None:
-    """Exercise 5: random_split(dataset, [0.8, 0.2], generator seeded with 0)."""
-    _not_attempted(train_part, "train_part")
-    _not_attempted(val_part, "val_part")
+def check_make_split(make_split: Any, dataset: Any) -> None:
+    """Exercise 5: make_split(dataset) -> (train 80 %, val 20 %) Subsets from random_split: the same
+    split on every call, shuffled, and PyTorch's global random state left alone."""
+    name = "make_split"
+    _not_attempted(make_split, name)
+    state = torch.get_rng_state()
+    result = make_split(dataset)
+    changed = not torch.equal(state, torch.get_rng_state())
+    if result is Ellipsis or result is None:
+        raise NotAttempted(f"{name}: not attempted yet: it returns {result!r}; return random_split(...)")
+    if not isinstance(result, (tuple, list)) or len(result) != 2:
+        raise _fail(name, f"should return a pair (train_part, val_part), got {type(result).__name__}",
+                    "return random_split(dataset, [0.8, 0.2], generator=...)")
+    train_part, val_part = result
     for part, part_name in ((train_part, "train_part"), (val_part, "val_part")):
         if not isinstance(part, Subset):
             raise _fail(part_name, f"expected a torch.utils.data.Subset, got {type(part).__name__}",
-                        "train_part, val_part = random_split(dataset, [0.8, 0.2], generator=...)")
-    expected = random_split(dataset, [0.8, 0.2], generator=torch.Generator().manual_seed(0))
-    for part, ref, part_name in ((train_part, expected[0], "train_part"), (val_part, expected[1], "val_part")):
-        if len(part) != len(ref):
-            raise _fail(part_name, f"has {len(part)} samples, expected {len(ref)}",
-                        "the fractions are 0.8 for training and 0.2 for validation, in that order")
-    if set(train_part.indices) & set(val_part.indices):
-        raise _fail("split", "train_part and val_part share samples", "split once with random_split")
-    if list(train_part.indices) != list(expected[0].indices):
-        raise _fail("split", "the indices differ from random_split with a generator seeded with 0",
-                    "pass generator=torch.Generator().manual_seed(0); without it the split depends on the "
-                    "global random state and changes from run to run")
-    return _ok("split")
+                        "return random_split(dataset, [0.8, 0.2], generator=...)")
+    n = len(dataset)
+    if (len(train_part), len(val_part)) != (int(0.8 * n), n - int(0.8 * n)):
+        raise _fail(name, f"the parts hold {len(train_part)} and {len(val_part)} samples, expected "
+                    f"{int(0.8 * n)} and {n - int(0.8 * n)}", "the fractions are [0.8, 0.2]: training first")
+    if changed:
+        raise _fail(name, "it changed PyTorch's global random state (torch.manual_seed resets it for all the "
+                    "code that runs afterwards)",
+                    "give random_split a generator of its own: generator=torch.Generator().manual_seed(0)")
+    if sorted(list(train_part.indices) + list(val_part.indices)) != list(range(n)):
+        raise _fail(name, "train_part and val_part overlap or miss samples", "split once with random_split")
+    if list(train_part.indices) == list(range(len(train_part))):
+        raise _fail(name, "train_part holds the first 80 % in order: the split is not shuffled",
+                    "random_split shuffles; do not slice the dataset")
+    torch.rand(3)  # other code draws random numbers between two calls
+    again = make_split(dataset)
+    if list(again[0].indices) != list(train_part.indices):
+        raise _fail(name, "a second call gave a different split",
+                    "without a seeded generator random_split depends on the global random state: "
+                    "pass generator=torch.Generator().manual_seed(0)")
+    return _ok(name)
