@@ -6,6 +6,7 @@ import csv
 import json
 import multiprocessing
 import os
+import re
 import runpy
 import shlex
 import shutil
@@ -13,6 +14,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -121,6 +123,35 @@ def stop_server(process: subprocess.Popen, timeout: float = 20) -> None:
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
+
+
+GUIDE = REPO / "docs" / "instructor.md"
+
+
+def guide_section(heading: str) -> str:
+    """The text of docs/instructor.md from the line `heading` ("## 6. ...", "### Canvas") to the
+    next heading of the same or a higher level."""
+    lines = GUIDE.read_text().splitlines()
+    level = len(heading.split(" ")[0])
+    start = lines.index(heading)
+    end = next((i for i in range(start + 1, len(lines))
+                if lines[i].startswith("#") and len(lines[i].split(" ")[0]) <= level), len(lines))
+    return "\n".join(lines[start:end]) + "\n"
+
+
+def guide_blocks(language: str, section: str | None = None) -> list[str]:
+    """The fenced ```language blocks of the guide (or of one section of it), dedented, in order."""
+    text = guide_section(section) if section else GUIDE.read_text()
+    return [textwrap.dedent(block) for block in re.findall(rf"^[ \t]*```{language}\n(.*?)^[ \t]*```", text, re.S | re.M)]
+
+
+def guide_block(language: str, must_contain: str, section: str | None = None) -> str:
+    """The one ```language block of the guide (or of `section`) that contains `must_contain`:
+    the tests run the guide's own commands and configuration, so the guide cannot go stale."""
+    blocks = [block for block in guide_blocks(language, section) if must_contain in block]
+    where = f"section {section!r}" if section else "the guide"
+    assert len(blocks) == 1, f"expected one ```{language} block with {must_contain!r} in {where}, got {len(blocks)}"
+    return blocks[0]
 
 
 def make_course_copy(tmp: Path, assignment: str) -> Path:

@@ -17,7 +17,7 @@ from unittest import mock
 import nbformat
 from sqlalchemy.exc import SAWarning
 
-from grading import REPO, grade_cells, run_forked
+from grading import REPO, grade_cells, guide_blocks, run_forked
 
 ASSIGNMENT = "02_autograd"
 NOTEBOOK = f"{ASSIGNMENT}.ipynb"
@@ -135,21 +135,7 @@ def run(course: Path, command: str, home: Path | None = None, timeout: float = 1
     return run_forked(course, argv, timeout=timeout)
 
 
-def guide_blocks(heading: str) -> list[list[str]]:
-    """The command lines of each ```bash block of docs/instructor.md between `heading` and the next
-    heading of the same or a higher level."""
-    lines = (REPO / "docs" / "instructor.md").read_text().splitlines()
-    level = heading.split(" ")[0]
-    start = lines.index(heading)
-    end = next((i for i in range(start + 1, len(lines))
-                if lines[i].startswith("#") and len(lines[i].split(" ")[0]) <= len(level)), len(lines))
-    blocks, current = [], None
-    for line in lines[start + 1:end]:
-        if line.strip() == "```bash":
-            current = []
-        elif line.strip() == "```" and current is not None:
-            blocks.append(current)
-            current = None
-        elif current is not None and line.strip():
-            current.append(line.strip())
-    return blocks
+def guide_commands(heading: str) -> list[list[str]]:
+    """The command lines of each ```bash block of docs/instructor.md's section `heading`."""
+    return [[line.strip() for line in block.splitlines() if line.strip()]
+            for block in guide_blocks("bash", heading)]

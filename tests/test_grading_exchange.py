@@ -29,38 +29,29 @@ import stat
 import subprocess
 import sys
 import tempfile
-import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
 import pytest
 
-from grading import REPO, grade_cells, make_course_copy, nbgrader, read_gradebook
+from grading import REPO, grade_cells, guide_block, make_course_copy, nbgrader, read_gradebook
 
 pytestmark = pytest.mark.xdist_group("grading-exchange")
 
 ASSIGNMENT = "01_tensors"
 NOTEBOOK = "01_tensors.ipynb"
 COURSE_ID = "pytorch-in-practice"
-GUIDE = REPO / "docs" / "instructor.md"
+
 GUIDE_EXCHANGE = "/srv/nbgrader/exchange"
 # student id -> (uid, what they submit). The uids have no passwd entry on the host.
 STUDENTS = {"student01": (61001, "solution"), "student02": (61002, "blank")}
 
 
-def _guide_block(language: str, must_contain: str) -> str:
-    """The one fenced code block of the guide in `language` that contains `must_contain`."""
-    blocks = [textwrap.dedent(b) for b in re.findall(rf"```{language}\n(.*?)```", GUIDE.read_text(), re.S)
-              if must_contain in b]
-    assert len(blocks) == 1, f"expected one ```{language} block with {must_contain!r} in the guide, got {len(blocks)}"
-    return blocks[0]
-
-
 def _student_commands() -> dict[str, list[str]]:
     """The students' commands of the guide ("Without a hub"), for ASSIGNMENT: command -> nbgrader arguments."""
     commands = {}
-    for line in _guide_block("bash", "nbgrader fetch_assignment").splitlines():
+    for line in guide_block("bash", "nbgrader fetch_assignment").splitlines():
         argv = shlex.split(line, comments=True)
         if argv:
             assert argv[0] == "nbgrader", line
@@ -227,7 +218,7 @@ def _run_cycle(machine: Machine, tmp: Path, patch: pytest.MonkeyPatch) -> Cycle:
     world = machine.world
     # --- The guide's step 3, with /srv/nbgrader moved into the test's folder. A restrictive
     # umask shows that the command does not depend on the umask of whoever runs it.
-    command = _guide_block("bash", f"install -d -m 0777 {GUIDE_EXCHANGE}")
+    command = guide_block("bash", f"install -d -m 0777 {GUIDE_EXCHANGE}")
     command = command.replace("sudo ", "").replace("/srv/nbgrader", str(world / "srv" / "nbgrader"))
     proc = subprocess.run(["bash", "-euc", f"umask 077\n{command}"], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, f"the guide's exchange command failed:\n{command}\n{proc.stdout}{proc.stderr}"
@@ -235,7 +226,7 @@ def _run_cycle(machine: Machine, tmp: Path, patch: pytest.MonkeyPatch) -> Cycle:
     # --- The guide's single-machine /etc/jupyter/nbgrader_config.py ("Without a hub"), verbatim
     # but for the exchange root. It differs from the hub's (section 6, step 4) only in the
     # authenticator: nbgrader's NoAuthPlugin, the user name is the student id.
-    config = _guide_block("python", "NoAuthPlugin")
+    config = guide_block("python", "NoAuthPlugin")
     assert config.count(f'"{GUIDE_EXCHANGE}"') == 1, "the guide's nbgrader_config.py no longer names the exchange"
     config = config.replace(f'"{GUIDE_EXCHANGE}"', repr(str(machine.exchange)))
     for line in ("c.Exchange.path_includes_course = True", f'c.CourseDirectory.course_id = "{COURSE_ID}"'):

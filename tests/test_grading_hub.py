@@ -35,7 +35,6 @@ import socket
 import subprocess
 import sys
 import tempfile
-import textwrap
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -46,14 +45,13 @@ from urllib.parse import quote
 import pytest
 import requests
 
-from grading import REPO, make_course_copy, read_gradebook
+from grading import REPO, guide_block, make_course_copy, read_gradebook
 
 pytestmark = [pytest.mark.xdist_group("grading-hub"), pytest.mark.slow]
 
 ASSIGNMENT = "01_tensors"
 NOTEBOOK = f"{ASSIGNMENT}.ipynb"
 COURSE = "pytorch-in-practice"
-GUIDE = REPO / "docs" / "instructor.md"
 GUIDE_ENV = "/opt/pytorch-in-practice/.venv"
 GRADER = "grader-pytorch"
 USERS = {GRADER: 61200, "alice": 61201, "bob": 61202, "student01": 61203, "student02": 61204}
@@ -66,18 +64,7 @@ GRADE_TIMEOUT = 240
 START_TIMEOUT = 90     # the hub, a single-user server, the formgrader
 
 
-def _guide_section_6() -> str:
-    text = GUIDE.read_text()
-    start = text.index("## 6. Running the course for a class on JupyterHub")
-    return text[start:text.index("\n## ", start + 1)]
-
-
-def _guide_block(language: str, must_contain: str) -> str:
-    """The one fenced code block of section 6 in `language` that contains `must_contain`."""
-    blocks = [textwrap.dedent(b) for b in re.findall(rf"```{language}\n(.*?)```", _guide_section_6(), re.S)
-              if must_contain in b]
-    assert len(blocks) == 1, f"expected one ```{language} block with {must_contain!r} in section 6, got {len(blocks)}"
-    return blocks[0]
+HUB_SECTION = "## 6. Running the course for a class on JupyterHub"
 
 
 def _free_ports(count: int) -> list[int]:
@@ -208,7 +195,7 @@ def _chown_tree(top: Path, uid: int) -> None:
 
 def _hub_config(ports: dict[str, int], driver_token: str) -> str:
     """The guide's jupyterhub_config.py with the test's paths and ports, plus the test's driver."""
-    config = _guide_block("python", "c.JupyterHub.services")
+    config = guide_block("python", "c.JupyterHub.services", HUB_SECTION)
     for old, new in [(GUIDE_ENV, sys.prefix), ("http://127.0.0.1:9999", f"http://127.0.0.1:{ports['formgrader']}")]:
         assert old in config, f"the guide's jupyterhub_config.py no longer has {old!r}"
         config = config.replace(old, new)
@@ -307,14 +294,14 @@ def _set_up(machine: Machine, tmp: Path) -> None:
     shutil.copytree(staged, course)
     _chown_tree(course, USERS[GRADER])
 
-    exchange = _guide_block("bash", "/srv/nbgrader/exchange").replace("sudo ", "")
+    exchange = guide_block("bash", "/srv/nbgrader/exchange", HUB_SECTION).replace("sudo ", "")
     proc = machine.run(f"umask 077\n{exchange}")
     assert proc.returncode == 0, f"the guide's exchange command failed:\n{exchange}\n{proc.stdout}{proc.stderr}"
 
-    (machine.world / "jupyter" / "nbgrader_config.py").write_text(_guide_block("python", "c.Exchange.root"))
+    (machine.world / "jupyter" / "nbgrader_config.py").write_text(guide_block("python", "c.Exchange.root", HUB_SECTION))
 
     for marker, user in (("--level=sys_prefix", None), ("--level=user", GRADER)):
-        script = _guide_block("bash", marker).replace(GUIDE_ENV, sys.prefix).replace("sudo ", "")
+        script = guide_block("bash", marker, HUB_SECTION).replace(GUIDE_ENV, sys.prefix).replace("sudo ", "")
         proc = machine.run(script, user)
         assert proc.returncode == 0, f"step 6 ({marker}) failed:\n{script}\n{proc.stdout}{proc.stderr}"
 
@@ -325,11 +312,12 @@ def hub(machine: Machine, tmp_path_factory) -> Iterator[Hub]:
     ports = dict(zip(("public", "hub", "proxy_api", "formgrader"), _free_ports(4)))
     driver_token = secrets.token_hex(32)
     (machine.world / "jupyterhub" / "jupyterhub_config.py").write_text(_hub_config(ports, driver_token))
-    start = _guide_block("bash", "jupyterhub -f").replace(GUIDE_ENV, sys.prefix)
+    start = guide_block("bash", "jupyterhub -f", HUB_SECTION).replace(GUIDE_ENV, sys.prefix)
     start = start.replace("/opt/pytorch-in-practice/hub", str(REPO / "hub"))
     # Step 1's last line, the check that a user without privileges can use the environment,
     # run by a student (meanwhile the hub starts).
-    check = next(line for line in _guide_block("bash", "uv python install").splitlines() if "sudo -u nobody" in line)
+    step_1 = guide_block("bash", "uv python install", HUB_SECTION)
+    check = next(line for line in step_1.splitlines() if "sudo -u nobody" in line)
     check = check.replace("sudo -u nobody ", "").replace(GUIDE_ENV, sys.prefix)
     checking = subprocess.Popen(machine.command(["bash", "-euc", check], "student01"), env=machine.env("student01"),
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

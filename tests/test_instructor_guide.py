@@ -39,11 +39,10 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from grading import REPO, free_port, make_course_copy, run_forked, stop_server, submit, submit_files
+from grading import GUIDE, REPO, free_port, guide_block, make_course_copy, run_forked, stop_server, submit, submit_files
 
 pytestmark = pytest.mark.xdist_group("instructor-guide")
 
-GUIDE = REPO / "docs" / "instructor.md"
 ASSIGNMENT = "02_autograd"
 NOTEBOOK = f"{ASSIGNMENT}.ipynb"
 COURSE_ID = "pytorch-in-practice"
@@ -138,14 +137,12 @@ def _guide_text_block(starts: str) -> str:
 
 
 def _student_block() -> list[str]:
-    block = next(text for test, _, lang, text in MARKER.findall(GUIDE.read_text())
-                 if lang == "bash" and "fetch_assignment" in text)
+    block = guide_block("bash", "fetch_assignment")
     return [line for line in block.splitlines() if shlex.split(line, comments=True)]
 
 
 def _single_machine_config(exchange: Path) -> str:
-    block = next(text for test, _, lang, text in MARKER.findall(GUIDE.read_text())
-                 if lang == "python" and "NoAuthPlugin" in text)
+    block = guide_block("python", "NoAuthPlugin")
     assert '"/srv/nbgrader/exchange"' in block
     return block.replace('"/srv/nbgrader/exchange"', repr(str(exchange)))
 

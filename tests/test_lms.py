@@ -10,7 +10,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from lms_class import (ASSIGNMENT, COURSE_ID, MAX_SCORE, NOTEBOOK, TESTS, db_url, grade, guide_blocks, make_course,
+from lms_class import (ASSIGNMENT, COURSE_ID, MAX_SCORE, NOTEBOOK, TESTS, db_url, grade, guide_commands, make_course,
                        run)
 
 from grader.lms import LmsError, parse_canvas, parse_moodle, read_worksheet
@@ -81,8 +81,8 @@ def collected(course: Path) -> dict[str, str]:
 
 
 def test_the_guide_has_a_roster_block_and_two_per_lms():
-    assert [len(block) for block in guide_blocks(SECTION)][:1] == [1]
-    assert len(guide_blocks("### Canvas")) == len(guide_blocks("### Moodle")) == 2
+    assert [len(block) for block in guide_commands(SECTION)][:1] == [1]
+    assert len(guide_commands("### Canvas")) == len(guide_commands("### Moodle")) == 2
 
 
 def test_canvas_round_trip_as_in_the_guide(tmp_path):
@@ -95,7 +95,7 @@ def test_canvas_round_trip_as_in_the_guide(tmp_path):
         archive.writestr("hoppergrace_1002_5553_02_autograd.ipynb", notebook_text(course, "partial"))
         archive.writestr("turingalan_LATE_1003_5554_02_autograd-1.ipynb", notebook_text(course, "late"))
         archive.writestr("dijkstraedsger_1004_5555_02_autograd.ipynb", '{"cells": [ not JSON')
-    roster, (collect, export) = guide_blocks(SECTION)[0], guide_blocks("### Canvas")
+    roster, (collect, export) = guide_commands(SECTION)[0], guide_commands("### Canvas")
     run_block(course, roster, home)
     outputs = run_block(course, collect, home)
     assert collected(course) == {"full": "full", "partial": "partial", "late": "late", "corrupt": "?"}
@@ -133,7 +133,7 @@ def test_moodle_round_trip_as_in_the_guide(tmp_path):
         for first, last, _, email, participant in CLASS.values():
             writer.writerow([f"Participant {participant}", f"{first} {last}", email, "Submitted for grading", "",
                              f"{MAX_SCORE:.2f}", "Yes", "Friday, 20 November 2026, 11:00 AM", "-", ""])
-    roster, (collect, export) = guide_blocks(SECTION)[0], guide_blocks("### Moodle")
+    roster, (collect, export) = guide_commands(SECTION)[0], guide_commands("### Moodle")
     run_block(course, roster, home)
     run_block(course, collect, home)
     assert collected(course) == {"full": "full", "partial": "partial", "late": "late", "corrupt": "?"}
