@@ -169,6 +169,27 @@ def _reference_warmup_cosine(epoch: int, warmup: int = 3, total: int = 20) -> fl
     return 0.5 * (1 + math.cos(math.pi * (epoch - warmup) / (total - warmup)))
 
 
+def _name_the_mistake(case: str, got: float, epoch: int, warmup: int, total: int) -> None:
+    """Fail with the typical mistake that gives `got`, if it is one of them."""
+    def cosine(t: float) -> float:
+        return 0.5 * (1 + math.cos(math.pi * t))
+
+    if epoch < warmup:
+        if abs(got - epoch / warmup) < 1e-9:
+            raise _fail(case, f"returned {got:.6g}: epoch / warmup starts at 0, so the first epoch would not learn",
+                        "during warm-up the factor is (epoch + 1) / warmup: 1/warmup at epoch 0, 1 at epoch warmup - 1")
+        return
+    if abs(got - cosine((epoch - warmup) / total)) < 1e-9:
+        raise _fail(case, f"returned {got:.6g}: t = (epoch - warmup) / total never reaches 1, so the decay stops short",
+                    "divide by the length of the decay, total - warmup")
+    if abs(got - cosine(epoch / total)) < 1e-9:
+        raise _fail(case, f"returned {got:.6g}: t = epoch / total is not 0 at the end of the warm-up, so the "
+                    "factor jumps down there", "t = (epoch - warmup) / (total - warmup)")
+    if abs(got - (epoch + 1) / warmup) < 1e-9:
+        raise _fail(case, f"returned {got:.6g}: the warm-up formula is still used after epoch warmup - 1",
+                    "switch to the cosine once epoch >= warmup")
+
+
 def check_warmup_cosine(warmup_cosine: Callable) -> None:
     """Exercise 3: the LambdaLR factor of a linear warm-up followed by a cosine decay."""
     name = "warmup_cosine"
@@ -178,6 +199,9 @@ def check_warmup_cosine(warmup_cosine: Callable) -> None:
             got = _call(warmup_cosine, name, epoch, warmup, total)
             got = _as_float(got, f"{name}({epoch}, warmup={warmup}, total={total})", "return a float factor")
             expected = _reference_warmup_cosine(epoch, warmup, total)
+            case = f"{name}({epoch}, warmup={warmup}, total={total})"
+            if abs(got - expected) > 1e-6:
+                _name_the_mistake(case, got, epoch, warmup, total)
             if epoch < warmup:
                 hint = "during warm-up the factor grows linearly: (epoch + 1) / warmup, reaching 1 at epoch warmup - 1"
             else:
