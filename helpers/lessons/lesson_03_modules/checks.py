@@ -63,7 +63,7 @@ def _instantiate(cls: Any, args: tuple, name: str) -> nn.Module:
     return module
 
 
-def _untouched(module: nn.Module) -> None:
+def _untouched(module: nn.Module) -> bool:
     return _count(module) == 0 and not any(True for _ in module.children())
 
 
@@ -223,7 +223,7 @@ def check_residual_block(ResidualBlock: Any) -> None:  # noqa: N803
 # ----------------------------------------------------------------------------- exercise 4
 
 
-def _predict_model() -> nn.Module:
+def _predict_model() -> nn.Sequential:
     torch.manual_seed(32)
     model = nn.Sequential(nn.Linear(4, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Dropout(0.5), nn.Linear(8, 3))
     with torch.no_grad():
@@ -241,13 +241,15 @@ def check_predict(predict: Any) -> None:
     with torch.no_grad():
         expected = model(x)
     model.train()
-    running_mean = model[1].running_mean.clone()
+    norm = model[1]
+    assert isinstance(norm, nn.BatchNorm1d) and norm.running_mean is not None
+    running_mean = norm.running_mean.clone()
     got = predict(model, x)
     if got is Ellipsis or got is None:
         raise NotAttempted("predict: not attempted yet: replace the `...` with your code (and return the output)")
     if not isinstance(got, torch.Tensor):
         raise CheckFailed(f"predict: returned {type(got).__name__}, expected the model's output tensor")
-    if not torch.equal(model[1].running_mean, running_mean):
+    if not torch.equal(norm.running_mean, running_mean):
         raise CheckFailed("predict: BatchNorm's running_mean changed\n  Hint: the model ran in training mode; "
                           "call model.eval() before the forward pass")
     check_tensor(got, expected, name="predict(model, x)", atol=1e-6,
