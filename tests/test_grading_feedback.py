@@ -117,7 +117,8 @@ def test_every_hidden_assert_names_the_mistake_without_the_expected_value():
     """Feedback shows a hidden assert's message (never its line): it must have one, and the
     message must not state what the test expects (docs/authoring.md)."""
     messages = _hidden_messages()
-    assert len(messages) > 50
+    # Every assignment's hidden tests hold asserts (this test reads them; it must find some).
+    assert {where.split("/")[0] for where, _, _ in messages} == set(ASSIGNMENTS)
     problems = []
     for where, node, message in messages:
         if message is None:
