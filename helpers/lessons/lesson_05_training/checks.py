@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import math
 from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import nn
@@ -120,7 +121,7 @@ def check_train_step(train_step: Callable) -> None:
     torch.manual_seed(51)
     template = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3))
     batches = [(torch.randn(16, 4, generator=gen), torch.randint(0, 3, (16,), generator=gen)) for _ in range(3)]
-    runs = {}
+    runs: dict[str, tuple[nn.Sequential, list[Any], list[list[torch.Tensor]]]] = {}
     for who, fn in (("yours", train_step), ("reference", _reference_train_step)):
         model = copy.deepcopy(template)
         model.eval()  # a correct step switches to training mode itself
@@ -225,7 +226,7 @@ def check_grad_norm(grad_norm: Callable) -> None:
     x = torch.randn(10, 6)
     model(x).pow(2).sum().backward()
     grads = [p.grad for p in holder.parameters() if p.grad is not None]
-    expected = float(torch.sqrt(sum(g.pow(2).sum() for g in grads)))
+    expected = float(torch.stack([g.pow(2).sum() for g in grads]).sum().sqrt())
     before = [g.clone() for g in grads]
     try:
         got = _call(grad_norm, name, holder)
