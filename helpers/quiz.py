@@ -9,8 +9,10 @@ This module is the entry point that lessons, tests and docs import; the engine l
 modules, so that loading and grading can be used and tested without a front end:
   helpers.quiz_data     question schema, loading and validation (QuizFormatError), answer
                         normalisation and grading (Quiz.grade). Imports neither ipywidgets nor IPython.
-  helpers.quiz_text     the plain-text version shown without widgets (never the answers)
-  helpers.quiz_widgets  the ipywidgets front end, front-end detection and show_quiz
+  helpers.quiz_text     the static versions: plain text (never the answers) and HTML for rendered
+                        notebooks (answers folded inside <details>)
+  helpers.quiz_widgets  the ipywidgets front end, front-end detection and show_quiz (static HTML
+                        output plus widgets in a kernel, text elsewhere)
 
 docs/quizzes.md describes the file format, the question types and every validation error.
 """
@@ -20,13 +22,15 @@ from __future__ import annotations
 from helpers.quiz_data import (QUESTION_TYPES, LESSONS_DIR, Feedback, Option, Question, Quiz, QuizFormatError,
                                answer_matches, available_quizzes, load_quiz, normalise_answer, quiz_path)
 from helpers.quiz_text import NO_ANSWERS_LINE
-from helpers.quiz_widgets import QuestionView, QuizView, build_quiz_view, show_quiz
+from helpers.quiz_widgets import WIDGET_HTML, WIDGET_TEXT, QuestionView, QuizView, build_quiz_view, show_quiz
 
 __all__ = [
     "LESSONS_DIR",
     "quiz_path",
     "QUESTION_TYPES",
     "NO_ANSWERS_LINE",
+    "WIDGET_TEXT",
+    "WIDGET_HTML",
     "QuizFormatError",
     "Option",
     "Question",

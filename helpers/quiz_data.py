@@ -32,7 +32,7 @@ from typing import Any
 
 import yaml
 
-from helpers.quiz_text import quiz_as_text
+from helpers.quiz_text import quiz_as_html, quiz_as_text
 
 __all__ = [
     "LESSONS_DIR",
@@ -463,3 +463,7 @@ class Quiz:
     def as_text(self) -> str:
         """The quiz as plain text: questions and lettered options, never the answers."""
         return quiz_as_text(self)
+
+    def as_html(self) -> str:
+        """The quiz as static HTML for rendered notebooks: answers and explanations inside <details>."""
+        return quiz_as_html(self)
