@@ -58,8 +58,8 @@ def check_which_formula(numeric_a: Any, right: Any, x: torch.Tensor, y: torch.Te
     """Exercise 2: the numeric gradient dL/da at (a, b), and the letter of the correct formula."""
     _not_attempted(numeric_a, "numeric_a")
     a_ = a.detach().clone().requires_grad_(True)
-    ((a_ * x + b - y) ** 2).mean().backward()
-    true = float(a_.grad)
+    (grad_a,) = torch.autograd.grad(((a_ * x + b - y) ** 2).mean(), a_)
+    true = float(grad_a)
     if isinstance(numeric_a, torch.Tensor) and numeric_a.numel() == 1 and abs(float(numeric_a) - true / 2) < 1e-4:
         raise _fail("numeric_a", "is half the true slope",
                     "numeric_gradient(f, a) already divides by 2·eps: pass it the loss as a function of a alone")
@@ -137,6 +137,8 @@ def check_partly_frozen(partly_frozen) -> None:
                     "detach only the a**3 part (or compute only that part under torch.no_grad())")
     out.sum().backward()
     expected = 2 * a.detach()
+    if a.grad is None:
+        raise _fail(name, "no gradient reached `a`", "compute the result from `a` itself, detaching only the a**3 part")
     if torch.allclose(a.grad, expected + 3 * a.detach() ** 2, atol=1e-6):
         raise _fail(name, "the gradient also flows through a**3", "use a.detach() inside the cube: a.detach() ** 3")
     check_tensor(a.grad, expected, name=f"gradient of {name}(a).sum()", atol=1e-6,
