@@ -88,14 +88,15 @@ def _answer_html(q: Question) -> str:
 
 
 def _question_html(q: Question, number: int) -> str:
-    parts = ['<div class="quiz-static-question">',
+    parts = ['<div class="quiz-static-question" style="margin: 0 0 1.2em 0;">',
              f"<p><b>Question {number}.</b> {inline_html(q.prompt)} <i>({HOW_TO_ANSWER[q.type]})</i></p>"]
     if q.code:
         parts.append(f"<pre><code>{html.escape(q.code)}</code></pre>")
     if q.options:
         items = "".join(f"<li><b>{letter})</b> {inline_html(o.text)}</li>" for letter, o in zip(q.letters, q.options))
         parts.append(f'<ul class="quiz-static-options" style="list-style: none; padding-left: 1em;">{items}</ul>')
-    parts.append(f'<details class="quiz-static-answer"><summary>Show the answer</summary>{_answer_html(q)}</details>')
+    parts.append('<details class="quiz-static-answer" style="margin: 0.4em 0 0 1em;">'
+                 f'<summary style="cursor: pointer;">Show the answer</summary>{_answer_html(q)}</details>')
     parts.append("</div>")
     return "\n".join(parts)
 

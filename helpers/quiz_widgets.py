@@ -66,7 +66,8 @@ _STYLE = """<style>
 .quiz .quiz-option { width: auto; height: auto; line-height: 1.4; margin: 0.15em 0; }
 .quiz .quiz-option label { display: flex; align-items: flex-start; gap: 0.6em; white-space: normal;
   overflow: visible; line-height: 1.4; cursor: pointer; }
-.quiz .quiz-option input { flex: none; align-self: flex-start; margin: 0.2em 0 0 0; width: 1em; height: 1em; }
+.quiz .quiz-option input { flex: none; align-self: flex-start; font-size: inherit; width: 1em; height: 1em;
+  margin: 0.2em 0 0 0; }
 .quiz .quiz-option label > span { flex: 1 1 auto; min-width: 0; }
 .quiz .quiz-single input[type=checkbox] { appearance: none; -webkit-appearance: none; border-radius: 50%;
   border: 1px solid var(--jp-border-color1, #767676); background: var(--jp-layout-color1, white);
@@ -78,6 +79,7 @@ _STYLE = """<style>
 .quiz .quiz-single input[type=checkbox]:focus-visible { outline: 2px solid var(--jp-brand-color1, #1976d2); }
 .quiz .quiz-right { color: #1a7f37; } .quiz .quiz-wrong { color: #b3261e; }
 .quiz pre { margin: 0.3em 0; }
+.quiz .widget-html-content, .quiz .jupyter-widget-html-content { line-height: 1.4; }
 </style>"""
 
 

@@ -1,7 +1,8 @@
 """Browser tests: JupyterLab in headless Chromium, driven by Playwright, as a student sees it.
 
 Starts JupyterLab on 127.0.0.1 (free port, token) over a temporary copy of the course,
-then: runs lesson 01 and answers a quiz question wrongly and rightly; checks that a
+then: runs lesson 01 and answers a quiz question wrongly and rightly (options laid out with the
+box on the first line, the static quiz hidden); opens a quiz exported by nbconvert; checks that a
 Trainer progress bar renders as a widget; opens the released assignment 01 and uses
 nbgrader's Validate button. Screenshots go to test-artifacts/browser/ (printed at the end).
 
@@ -25,7 +26,7 @@ import pytest
 from grading import free_port, stop_server
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
-from helpers.quiz import load_quiz
+from helpers.quiz import WIDGET_TEXT, load_quiz
 
 REPO = Path(__file__).resolve().parents[1]
 CHROMIUM = Path("/usr/bin/chromium")
@@ -157,25 +158,93 @@ def test_lesson_quiz_gives_feedback_for_wrong_then_right_answer(lab, page):
     # JupyterLab 4 only lays out cells near the viewport, so wait for the widget to exist, then scroll to it.
     box.wait_for(state="attached", timeout=180_000)
     box.scroll_into_view_if_needed()
-    radios = box.locator("input[type=radio]")
+    options = box.locator(".quiz-option")
+    choices = box.locator(".quiz-option input[type=checkbox]")
     feedback = box.locator(".quiz-feedback")
     score = page.locator(".quiz-score").first
+    assert options.count() == len(question.options)
+    page.set_viewport_size({"width": 1000, "height": 1000})  # a laptop's half screen: long options wrap
+    box.scroll_into_view_if_needed()
+    _assert_options_laid_out(options, question)
+    # The static version of the same cell is there (for exports) but hidden while the widgets run.
+    static = page.locator(".quiz-static-01_tensors")
+    assert static.count() == 1 and not static.is_visible(), "the static quiz must not duplicate the widgets"
+    _screenshot(page, "quiz-options")
 
-    radios.nth(wrong).check()
+    choices.nth(wrong).check()
     box.locator(".quiz-check button, button.quiz-check").first.click()
     page.wait_for_function("(el) => el.innerText.includes('Not quite')", arg=feedback.element_handle())
     wrong_text = feedback.inner_text()
+    feedback.scroll_into_view_if_needed()  # the screenshot shows the options and the feedback
     _screenshot(page, "quiz-wrong-answer")
     assert "✘ Not quite" in wrong_text
     assert question.options[wrong].explanation.split()[0] in wrong_text
 
-    radios.nth(right).check()
+    choices.nth(right).check()  # a single-choice question: this unticks the wrong option
+    assert not choices.nth(wrong).is_checked()
     box.locator(".quiz-check button, button.quiz-check").first.click()
     page.wait_for_function("(el) => el.innerText.includes('Correct')", arg=feedback.element_handle())
     right_text = feedback.inner_text()
+    feedback.scroll_into_view_if_needed()  # the screenshot shows the options and the feedback
     _screenshot(page, "quiz-right-answer")
     assert "✔ Correct" in right_text
     assert "Score: 1 /" in score.inner_text()
+
+
+def _assert_options_laid_out(options, question) -> None:
+    """Each option: its box at the start of the first line, the text (inline code as <code>) wrapping beside it."""
+    wrapped = 0
+    for index, option in enumerate(question.options):
+        row = options.nth(index)
+        text = row.locator("label > span")
+        assert "`" not in text.inner_text(), f"raw backticks in option {index}: {text.inner_text()!r}"
+        assert text.locator("code").count() == option.text.count("`") // 2, f"inline code in option {index}"
+        box, label = row.locator("input").bounding_box(), text.bounding_box()
+        line = float(text.evaluate("e => parseFloat(getComputedStyle(e).lineHeight)"))
+        assert box["x"] + box["width"] <= label["x"], f"option {index}: the box is left of the text"
+        middle = box["y"] + box["height"] / 2
+        assert label["y"] <= middle <= label["y"] + line, \
+            f"option {index}: the box sits on the first line of the text, not lower ({box}, {label}, {line})"
+        wrapped += label["height"] > 1.5 * line
+    assert wrapped >= 1, "a long option wraps beside its box (none did: is the quiz too wide or the text cut?)"
+
+
+def test_quiz_static_html_export_in_chromium(browser, tmp_path):
+    """The page nbconvert exports (lab template) shows the quiz's questions; answers open on a click."""
+    from nbconvert import HTMLExporter
+
+    quiz = load_quiz("01_tensors")
+    notebook = nbformat.v4.new_notebook()
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    widget_view = {"model_id": "0123456789abcdef", "version_major": 2, "version_minor": 0}
+    notebook.cells = [nbformat.v4.new_code_cell('from helpers.quiz import show_quiz\nshow_quiz("01_tensors")', outputs=[
+        # The two outputs show_quiz displays in a kernel (tests/test_quiz.py checks it does).
+        nbformat.v4.new_output("display_data", data={"text/html": quiz.as_html(), "text/plain": quiz.as_text()}),
+        nbformat.v4.new_output("display_data", data={"application/vnd.jupyter.widget-view+json": widget_view,
+                                                     "text/plain": WIDGET_TEXT})])]
+    body, _ = HTMLExporter(template_name="lab").from_notebook_node(notebook)
+    path = tmp_path / "quiz.html"
+    path.write_text(body, encoding="utf-8")
+
+    context = browser.new_context(viewport={"width": 1100, "height": 1000})
+    page = context.new_page()
+    page.route("http*://**", lambda route: route.abort())  # the template's CDN scripts: offline here
+    try:
+        page.goto(path.as_uri(), wait_until="domcontentloaded")
+        static = page.locator(".quiz-static-01_tensors")
+        assert static.is_visible()
+        question = next(q for q in quiz.questions if q.type == "single")
+        first = static.locator(".quiz-static-question").first
+        assert "Question 1." in first.inner_text()
+        assert first.locator(".quiz-static-options li").count() == len(question.options)
+        explanation = first.locator("details li").first
+        assert not explanation.is_visible(), "answers are folded away until the reader opens them"
+        _screenshot(page, "quiz-static-export")
+        first.locator("summary").click()
+        assert explanation.is_visible()
+        _screenshot(page, "quiz-static-export-answer-open")
+    finally:
+        context.close()
 
 
 PROGRESS_NOTEBOOK_CODE = """\

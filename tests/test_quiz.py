@@ -596,6 +596,10 @@ def test_widgets_check_wrong_then_right(name: str) -> None:
     quiz = load_quiz(name)
     view = build_quiz_view(quiz)
     assert "quiz" in view.box._dom_classes and f"quiz-{name}" in view.box._dom_classes
+    # The widgets' style hides the static quiz of the same cell in JupyterLab, and the widgets on an exported page.
+    style = view.box.children[0].value
+    assert f".jp-OutputArea:has(.quiz-{name}) > .jp-OutputArea-child:has(.quiz-static-{name})" in style
+    assert f"body.jp-Notebook .quiz-{name}" in style
     assert view.score.value == f"Score: 0 / {len(quiz.questions)} answered correctly"
     assert "quiz-score" in view.score._dom_classes
     for number, q in enumerate(quiz.questions, start=1):
