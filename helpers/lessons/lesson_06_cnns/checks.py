@@ -81,7 +81,7 @@ def _reference_blocks(block: nn.Module, c_in: int, c_out: int, stride: int) -> l
     convs = [m for m in block.modules() if isinstance(m, nn.Conv2d)]
     threes = [m for m in convs if m.kernel_size == (3, 3)]
     ones = [m for m in convs if m.kernel_size == (1, 1)]
-    references = []
+    references: list[nn.Module] = []
     for first in threes:
         for second in threes:
             if first is second or first.in_channels != c_in or first.stride != (stride, stride) \
@@ -92,7 +92,9 @@ def _reference_blocks(block: nn.Module, c_in: int, c_out: int, stride: int) -> l
                 reference.conv1.weight.copy_(first.weight)
                 reference.conv2.weight.copy_(second.weight)
                 if ones and isinstance(reference.shortcut, nn.Sequential):
-                    reference.shortcut[0].weight.copy_(ones[0].weight)
+                    projection = reference.shortcut[0]
+                    assert isinstance(projection, nn.Conv2d)
+                    projection.weight.copy_(ones[0].weight)
             references.append(reference.train())
     if not references:
         raise CheckFailed(f"Block({c_in}, {c_out}, {stride}): expected a 3×3 conv from {c_in} channels with stride "
@@ -106,6 +108,14 @@ def check_block(cls: Any) -> None:
         name = f"Block({c_in}, {c_out}, {stride})"
         block = _instantiate(cls, (c_in, c_out, stride), "Block")
         size = 12 // stride
+        try:
+            with torch.no_grad():
+                block(torch.zeros(2, c_in, 12, 12))
+        except RuntimeError as error:
+            if "must match the size of tensor" in str(error):
+                raise CheckFailed(f"{name}: the main path and the shortcut have different shapes, so they cannot be "
+                                  f"added ({error})\n  Hint: when the stride is not 1 or the channel count changes, "
+                                  "the shortcut must be a 1×1 conv with the block's stride, then BatchNorm2d") from None
         check_forward_shapes(block, (2, c_in, 12, 12), (2, c_out, size, size), name=name)
         if any(isinstance(m, nn.Conv2d) and m.bias is not None for m in block.modules()):
             raise CheckFailed(f"{name}: a Conv2d has a bias: every conv here has bias=False (BatchNorm follows it)")
@@ -138,7 +148,7 @@ def _reference_saliency(model: nn.Module, image: torch.Tensor, label: int) -> to
     return grad[0].abs().sum(dim=0)
 
 
-def _saliency_model() -> nn.Module:
+def _saliency_model() -> nn.Sequential:
     torch.manual_seed(6)
     return nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(), nn.Dropout(0.5),
                          nn.AdaptiveMaxPool2d(2), nn.Flatten(), nn.Linear(16, 10))
@@ -152,8 +162,10 @@ def check_saliency(fn: Any) -> None:
     original = image.clone()
     model = _saliency_model()
     with torch.no_grad():   # running statistics that differ from a batch's, so eval mode matters
-        model[1].running_mean.fill_(0.3)
-        model[1].running_var.fill_(2.0)
+        norm = model[1]
+        assert isinstance(norm, nn.BatchNorm2d) and norm.running_mean is not None and norm.running_var is not None
+        norm.running_mean.fill_(0.3)
+        norm.running_var.fill_(2.0)
     model.train()
     got = fn(model, image, 3)
     if got is Ellipsis or got is None:
