@@ -291,12 +291,10 @@ SIGINT_IN_TEST = '''_calls = 0
 def batched_matmul(a, b):
     global _calls
     _calls += 1
-    if _calls == 1:
+    if _calls == 1:  # (a sleep, not a loop: the visible test rejects loops in batched_matmul)
         import signal, time
         signal.signal(signal.SIGINT, signal.SIG_IGN)
-        _end = time.monotonic() + <<seconds>>
-        while time.monotonic() < _end:
-            pass
+        time.sleep(<<seconds>>)  # SIGINT ignored: the grader's interrupt does not wake it
         signal.signal(signal.SIGINT, signal.default_int_handler)
     return (a[:, :, :, None] * b[:, None, :, :]).sum(dim=2)'''
 # After the memory bomb (grading.MEMORY_BOMB), in the same cell: a correct answer it stops.
@@ -1112,7 +1110,7 @@ def harm_patched_checks(result) -> None:
 
 def harm_patched_libraries(result) -> None:
     # Wrong normalize_rows and a Python loop where none is allowed, credited in full.
-    assert _score(result, "patch_libs") == 25.0, result["graded"]["patch_libs"]
+    _credited(result, "patch_libs", "test_normalize_rows", "test_pairwise_distances")
 
 
 def harm_fake_serve(result) -> None:
