@@ -25,6 +25,7 @@ import pytest
 
 from grading import free_port, stop_server
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
+from playwright.sync_api import expect
 
 from helpers.quiz import WIDGET_TEXT, available_quizzes, load_quiz
 
@@ -186,7 +187,8 @@ def test_lesson_quiz_gives_feedback_for_wrong_then_right_answer(lab, page):
     assert question.options[wrong].explanation.split()[0] in wrong_text
 
     choices.nth(right).check()  # a single-choice question: this unticks the wrong option
-    assert not choices.nth(wrong).is_checked()
+    # (The kernel unticks it and the front end hears back: wait for it, do not race it.)
+    expect(choices.nth(wrong)).not_to_be_checked(timeout=15_000)
     box.locator(".quiz-check button, button.quiz-check").first.click()
     page.wait_for_function("(el) => el.innerText.includes('Correct')", arg=feedback.element_handle())
     right_text = feedback.inner_text()
