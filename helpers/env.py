@@ -25,9 +25,17 @@ def pinned_versions() -> dict[str, str]:
     directly; an installed copy of the course reads the same list from its package metadata.
     """
     if PYPROJECT.is_file():
-        requirements = tomllib.loads(PYPROJECT.read_text(encoding="utf-8"))["project"]["dependencies"]
-    else:
-        requirements = [r for r in metadata.requires(PROJECT) or [] if "extra ==" not in r]
+        return pins_of(tomllib.loads(PYPROJECT.read_text(encoding="utf-8"))["project"]["dependencies"])
+    return installed_pins()
+
+
+def installed_pins() -> dict[str, str]:
+    """The pins the installed course declares (its package metadata, extras left out)."""
+    return pins_of([r for r in metadata.requires(PROJECT) or [] if "extra ==" not in r])
+
+
+def pins_of(requirements: list[str]) -> dict[str, str]:
+    """{"torch": "2.14.1"} from requirement lines such as "torch==2.14.1"."""
     pins = {}
     for requirement in requirements:
         name, _, version = requirement.partition("==")

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from helpers.env import REQUIRED_VERSIONS
+from helpers.env import REQUIRED_VERSIONS, installed_pins
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -74,13 +74,8 @@ def test_every_direct_dependency_is_pinned_identically_in_constraints():
 def test_environment_check_expects_the_pinned_versions():
     """helpers.env reads its pins from pyproject.toml, or from the installed metadata: the same."""
     assert {_normalise(n): v for n, v in REQUIRED_VERSIONS.items()} == _direct()
-    installed = {_normalise(n): v for n, v in pinned_versions_from_metadata().items()}
+    installed = {_normalise(n): v for n, v in installed_pins().items()}
     assert installed == _direct(), "the installed course is stale: run ./course.sh test (it reinstalls)"
-
-
-def pinned_versions_from_metadata() -> dict[str, str]:
-    requirements = [r for r in metadata.requires("pytorch-in-practice") or [] if "extra ==" not in r]
-    return {r.partition("==")[0].strip(): r.partition("==")[2].split(";")[0].strip() for r in requirements}
 
 
 _TORCH_MENTION = re.compile(r"torch (\d+\.\d+\.\d+)")
