@@ -304,7 +304,7 @@ def _quiz_name(path: Path) -> str:
 
 def available_quizzes() -> list[str]:
     """The lesson ids whose folder in helpers/lessons/ has a quiz (for load_quiz and show_quiz)."""
-    return sorted(p.parent.name.removeprefix("lesson_") for p in LESSONS_DIR.glob("lesson_*/quiz.yaml"))
+    return sorted(_quiz_name(path) for path in LESSONS_DIR.glob("lesson_*/quiz.yaml"))
 
 
 def load_quiz(name_or_path: str | Path) -> Quiz:

@@ -28,8 +28,8 @@ from pathlib import Path
 
 import nbformat
 
-from grading import (REPO, GradingResult, WrongAnswer, add_warnings, make_course_copy, nbgrader,
-                     notebook_names, read_gradebook, replace_cell, run_forked, submit)
+from grading import (REPO, GradingResult, WrongAnswer, add_warnings, copy_notebook, grade_cells, make_course_copy,
+                     nbgrader, notebook_names, read_gradebook, replace_cell, run_forked, submit)
 from wrong_answers import WRONG_ANSWERS
 
 JOBS = 3  # students graded at once: more than the 2 cores, since each grading waits for its kernels
@@ -90,37 +90,34 @@ class AssignmentRun:
     statuses: dict[str, str] = field(default_factory=dict)   # student -> grader.parallel's status
 
 
-def _is_test(cell) -> bool:
-    meta = cell.metadata.get("nbgrader", {})
-    return bool(meta.get("grade")) and not meta.get("solution")
-
-
-def _copy(notebook):
-    return nbformat.from_dict(nbformat.reads(nbformat.writes(notebook), as_version=4))
+def _grade_id(cell) -> str | None:
+    return cell.metadata.get("nbgrader", {}).get("grade_id")
 
 
 def _hostile(solution, hidden_tests: Path) -> tuple[nbformat.NotebookNode, int]:
     """The solution with its tests deleted but the last (moved to the top), warning functions,
     and the hostile cells after the first code cell; and how many functions warn."""
-    notebook = _copy(solution)
+    notebook = copy_notebook(solution)
     warned = 0
     for cell in notebook.cells:
         if cell.cell_type == "code" and cell.metadata.get("nbgrader", {}).get("solution"):
             cell.source = add_warnings(cell.source, WARNING)
             warned += cell.source.count(WARNING)
-    tests = [c for c in notebook.cells if _is_test(c)]
-    notebook.cells = [c for c in notebook.cells if not _is_test(c)]
+    tested = set(grade_cells(notebook))  # the autograded test cells' ids
+    tests = [c for c in notebook.cells if _grade_id(c) in tested]
+    notebook.cells = [c for c in notebook.cells if _grade_id(c) not in tested]
     notebook.cells.insert(0, tests[-1])
-    first_code = next(i for i, c in enumerate(notebook.cells) if c.cell_type == "code" and not _is_test(c))
+    first_code = next(i for i, c in enumerate(notebook.cells) if c.cell_type == "code" and _grade_id(c) not in tested)
     for offset, code in enumerate(HOSTILE_CELLS.values(), start=1):
         notebook.cells.insert(first_code + offset, nbformat.v4.new_code_cell(code.format(hidden=str(hidden_tests))))
     return notebook, warned
 
 
 def _emptied_tests(release):
-    notebook = _copy(release)
+    notebook = copy_notebook(release)
+    tested = set(grade_cells(notebook))
     for cell in notebook.cells:
-        if _is_test(cell):
+        if _grade_id(cell) in tested:
             cell.source = "pass"
             cell.metadata["nbgrader"]["points"] = 100
     return notebook

@@ -178,9 +178,20 @@ def grade_cells(notebook: nbformat.NotebookNode) -> dict[str, float]:
     return cells
 
 
+def assignment_points(assignment: str) -> dict[str, float]:
+    """grade_id -> points of every autograded test cell of the assignment's source notebooks."""
+    return {cell: points for name in notebook_names(assignment)
+            for cell, points in grade_cells(nbformat.read(REPO / "source" / assignment / name, as_version=4)).items()}
+
+
+def copy_notebook(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """A deep copy of `notebook`, to change without touching the original."""
+    return nbformat.from_dict(json.loads(json.dumps(notebook)))
+
+
 def replace_cell(notebook: nbformat.NotebookNode, grade_id: str, code: str) -> nbformat.NotebookNode:
     """A copy of `notebook` with the source of the cell `grade_id` replaced by `code`."""
-    changed = nbformat.from_dict(json.loads(json.dumps(notebook)))
+    changed = copy_notebook(notebook)
     for cell in changed.cells:
         if cell.metadata.get("nbgrader", {}).get("grade_id") == grade_id:
             cell.source = code

@@ -25,8 +25,8 @@ from __future__ import annotations
 import nbformat
 import pytest
 
-from graded_assignments import WARNING, AssignmentRun, graded_assignment
-from grading import ASSIGNMENTS, grade_cells, notebook_names, require_sandbox
+from graded_assignments import GENERIC, WARNING, AssignmentRun, graded_assignment
+from grading import ASSIGNMENTS, assignment_points, notebook_names, require_sandbox
 
 
 @pytest.fixture(scope="module", params=ASSIGNMENTS)
@@ -34,11 +34,6 @@ def graded(request, tmp_path_factory) -> AssignmentRun:
     """(The parameter is named `graded` so that conftest.py groups it per assignment on one worker.)"""
     require_sandbox()
     return graded_assignment(request.param, tmp_path_factory)
-
-
-def _points(run: AssignmentRun) -> dict[str, float]:
-    (name,) = notebook_names(run.assignment)
-    return grade_cells(nbformat.read(run.course / "source" / run.assignment / name, as_version=4))
 
 
 def _printed(run: AssignmentRun, student: str) -> str:
@@ -50,13 +45,12 @@ def _printed(run: AssignmentRun, student: str) -> str:
 
 def test_every_generic_attack_was_graded(graded: AssignmentRun, record_property):
     record_property("notebooks_executed", graded.generic.notebooks_executed)
-    assert {s: graded.statuses.get(s) for s in ("hostile", "emptied_tests", "patched")} == \
-        dict.fromkeys(("hostile", "emptied_tests", "patched"), "ok")
+    assert {s: graded.statuses.get(s) for s in GENERIC} == dict.fromkeys(GENERIC, "ok")
 
 
 def test_hostile_cells_and_moved_tests_cost_only_themselves(graded: AssignmentRun):
     cells, log = graded.generic.cells["hostile"], graded.logs["hostile"]
-    assert cells == _points(graded), log[-3000:]
+    assert cells == assignment_points(graded.assignment), log[-3000:]
     for what in ("the kernel died", "output limit", f"outside the student's folder: read {graded.hidden_tests}",
                  "cells were moved"):
         assert what in log, f"{graded.assignment}: {what!r} not logged:\n{log[-3000:]}"
@@ -68,16 +62,17 @@ def test_hostile_cells_and_moved_tests_cost_only_themselves(graded: AssignmentRu
 
 def test_a_solution_that_warns_in_every_function_gets_full_marks(graded: AssignmentRun):
     assert graded.warned_functions > 0
-    assert graded.generic.cells["hostile"] == _points(graded)
+    assert graded.generic.cells["hostile"] == assignment_points(graded.assignment)
     assert WARNING in _printed(graded, "hostile")
 
 
 def test_emptied_tests_worth_100_points_still_score_zero(graded: AssignmentRun):
-    assert graded.generic.cells["emptied_tests"] == dict.fromkeys(_points(graded), 0.0)
-    assert graded.generic.max_score == sum(_points(graded).values())
+    assert graded.generic.cells["emptied_tests"] == dict.fromkeys(assignment_points(graded.assignment), 0.0)
+    assert graded.generic.max_score == sum(assignment_points(graded.assignment).values())
 
 
 def test_patched_checks_change_nothing(graded: AssignmentRun):
     # The checks run in the tests' kernel: the wrong answer loses exactly its own cells.
-    expected = {cell: 0.0 if cell in graded.wrong.loses else points for cell, points in _points(graded).items()}
+    points = assignment_points(graded.assignment)
+    expected = {cell: 0.0 if cell in graded.wrong.loses else value for cell, value in points.items()}
     assert graded.generic.cells["patched"] == expected, graded.logs["patched"][-3000:]

@@ -17,7 +17,8 @@ import pytest
 
 from feedback_pages import page_problems
 from graded_assignments import graded_assignment, pack_wrong_answers, wrong_student
-from grading import ASSIGNMENTS, REPO, GradingResult, WrongAnswer, exported_scores, grade_cells, notebook_names
+from grading import (ASSIGNMENTS, REPO, GradingResult, WrongAnswer, assignment_points, exported_scores,
+                     notebook_names)
 from wrong_answers import WRONG_ANSWERS
 
 
@@ -47,7 +48,7 @@ def test_release_matches_generated(graded: GradingResult):
 def test_solution_scores_full_marks(graded: GradingResult, record_property):
     record_property("notebooks_executed", graded.notebooks_executed)
     assert graded.max_score > 0
-    tested, scores = _points(graded.assignment), graded.cells["solution"]
+    tested, scores = assignment_points(graded.assignment), graded.cells["solution"]
     failing = {cell: scores.get(cell) for cell, points in tested.items() if scores.get(cell) != points}
     assert not failing, f"reference solution lost points in {failing}"
     # Written answers wait for a person (docs/instructor.md): the solution's total is every test's points.
@@ -69,7 +70,7 @@ def test_blank_release_scores_zero(graded: GradingResult):
 
 
 def test_every_grade_cell_has_a_typical_wrong_answer(graded: GradingResult):
-    all_cells = set(_points(graded.assignment))
+    all_cells = set(assignment_points(graded.assignment))
     covered = {cell for wrong in WRONG_ANSWERS.get(graded.assignment, []) for cell in wrong.loses}
     assert all_cells <= covered, f"grade cells without a wrong-answer case: {sorted(all_cells - covered)}"
 
@@ -81,13 +82,8 @@ def _written(assignment: str) -> dict[str, float]:
             if c.metadata.get("nbgrader", {}).get("grade") and c.metadata.nbgrader.get("solution")}
 
 
-def _points(assignment: str) -> dict[str, float]:
-    return {cell: points for n in notebook_names(assignment)
-            for cell, points in grade_cells(nbformat.read(REPO / "source" / assignment / n, as_version=4)).items()}
-
-
 def test_wrong_answers_lose_exactly_their_points(graded: GradingResult):
-    full = _points(graded.assignment)
+    full = assignment_points(graded.assignment)
     problems = []
     for index, group in enumerate(pack_wrong_answers(WRONG_ANSWERS.get(graded.assignment, []))):
         scores = graded.cells[wrong_student(index)]
@@ -125,7 +121,7 @@ def test_feedback_and_export(graded: GradingResult):
         pages = list((feedback / student / graded.assignment).glob("*.html"))
         assert pages, f"no feedback page for {student}"
         if student == "solution":
-            tested = sum(_points(graded.assignment).values())
+            tested = sum(assignment_points(graded.assignment).values())
             page_max = graded.max_score + sum(_written(graded.assignment).values())
             assert f"(Score: {tested:.1f} / {page_max:.1f})" in pages[0].read_text(), \
                 "the solution's feedback page does not show every test's points"
