@@ -1,0 +1,1 @@
+"""Lesson 08 (attention and Transformers): the checks behind its exercises and its quiz."""
