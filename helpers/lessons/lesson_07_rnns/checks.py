@@ -28,26 +28,36 @@ def _not_attempted(fn: Any, name: str) -> None:
 
 
 def _gru_by_formula(x: torch.Tensor, h: torch.Tensor, w_ih: torch.Tensor, w_hh: torch.Tensor, b_ih: torch.Tensor,
-                    b_hh: torch.Tensor, order: str = "rzn", reset_inside: bool = True,
+                    b_hh: torch.Tensor, order: str = "rzn", reset: str = "after",
                     keep_new: bool = False) -> torch.Tensor:
-    """One GRU step; the keyword arguments build the usual mistakes, to name them."""
+    """One GRU step; the keyword arguments build the usual mistakes, to name them. `reset`: where
+    the reset gate acts: "after" the hidden product and bias (PyTorch), "before" it (on h),
+    "whole" on the input and hidden parts together, "ignored"."""
     gi = dict(zip(order, (x @ w_ih.T + b_ih).chunk(3, dim=1)))
     gh = dict(zip(order, (h @ w_hh.T + b_hh).chunk(3, dim=1)))
     r = torch.sigmoid(gi["r"] + gh["r"])
     z = torch.sigmoid(gi["z"] + gh["z"])
-    if reset_inside:
-        n = torch.tanh(gi["n"] + r * gh["n"])
-    else:  # the reset gate on h before the matrix product (the original paper's variant)
+    if reset == "before":  # the original paper's variant: r scales h before the matrix product
         w_hn = dict(zip(order, w_hh.chunk(3, dim=0)))["n"]
         b_hn = dict(zip(order, b_hh.chunk(3, dim=0)))["n"]
         n = torch.tanh(gi["n"] + (r * h) @ w_hn.T + b_hn)
+    elif reset == "whole":
+        n = torch.tanh(r * (gi["n"] + gh["n"]))
+    elif reset == "ignored":
+        n = torch.tanh(gi["n"] + gh["n"])
+    else:
+        n = torch.tanh(gi["n"] + r * gh["n"])
     return z * n + (1 - z) * h if keep_new else (1 - z) * n + z * h
 
 
 _GRU_MISTAKES = [
     ("the gate blocks are read in the order z, r, n: PyTorch's order is reset r, update z, new n", {"order": "zrn"}),
     ("the reset gate multiplies h before the matrix product; PyTorch's GRUCell applies it to (W_hn·h + b_hn), "
-     "after the product and the bias", {"reset_inside": False}),
+     "after the product and the bias", {"reset": "before"}),
+    ("the reset gate is missing from n (were a and b added before splitting?): n = tanh(a_n + r·b_n), with r "
+     "scaling the hidden part only", {"reset": "ignored"}),
+    ("the reset gate scales the input part of n too: n = tanh(a_n + r·b_n), with r scaling the hidden part only",
+     {"reset": "whole"}),
     ("z and 1 - z are swapped: h' = (1 - z)·n + z·h, so z close to 1 keeps the old state", {"keep_new": True}),
 ]
 
