@@ -1,4 +1,4 @@
-"""Shared pytest set-up for tests/, course/ and source/: group notebook cells per notebook
+"""Shared pytest set-up for tests/ and course/ (and source/, when named): group notebook cells per notebook
 for xdist, and report totals. (At the root so that its hooks see the notebook items too.)"""
 
 from __future__ import annotations

@@ -4,20 +4,25 @@ Grading a notebook costs a few seconds (two kernels start and import torch), and
 assignment pays it once per submission, so the tests of one assignment share a single
 `python -m grader.parallel autograde` run (the course's own parallel grader, three students at
 a time: a grading spends half its time waiting for kernels) and a single `generate_feedback`.
-It grades:
+Every submission is built on the release, as a student's is (test cells without the hidden
+tests). It grades:
 
 * the honest submissions of the round trip (tests/test_grading_roundtrip.py): the reference
-  solution, the blank release and the typical wrong answers of tests/wrong_answers/, packed
-  into as few submissions as their cells allow (`pack_wrong_answers`);
+  solution (the release with the source's answers, `answered`) and the typical wrong answers
+  of tests/wrong_answers/, packed into as few submissions as their cells allow
+  (`pack_wrong_answers`);
 * the generic attacks (tests/test_grading_generic_attacks.py), built from the assignment's own
-  cells: `hostile` (the solution, whose test cells are deleted but the last, moved to the top;
-  every function of its answers warns first; after the setup cell, cells that kill the
-  kernel, print 20 MiB and read the hidden tests), `emptied_tests` (the blank release with
-  every test cell emptied and worth 100 points) and `patched` (a wrong answer whose first
-  answer cell replaces every check of helpers.check and torch.allclose).
+  cells: `hostile` (the solution with a typical wrong answer, whose test cells are deleted but
+  the last, moved to the top; every function of its answers warns first; the first answer cell
+  replaces every check of helpers.check and torch.allclose; after the setup cell, cells that
+  kill the kernel, print 20 MiB and read the hidden tests) and `emptied_tests` (the blank
+  release with every test cell emptied and worth 100 points: once restored, it is the blank
+  release, so it also shows that the release submitted unchanged scores 0).
 
-The conftest groups every test that takes a `graded` parameter by assignment on one xdist
-worker, so the run below happens once per assignment per test session.
+Each submission costs two kernel starts (about 6 s of CPU), so no two submissions show the same
+thing: the blank release is graded once, as `emptied_tests`, and the patched checks ride on
+`hostile`. The conftest groups every test that takes a `graded` parameter by assignment on one
+xdist worker, so the run below happens once per assignment per test session.
 """
 
 from __future__ import annotations
@@ -50,7 +55,7 @@ for _name in list(helpers.check.__all__):
 torch.allclose = lambda *args, **kwargs: True
 print("All tests passed")"""
 WARNING = "harmless warning from the solution"
-GENERIC = ("hostile", "emptied_tests", "patched")
+GENERIC = ("hostile", "emptied_tests")
 
 
 def pack_wrong_answers(wrong_answers: list[WrongAnswer]) -> list[list[WrongAnswer]]:
@@ -71,6 +76,19 @@ def pack_wrong_answers(wrong_answers: list[WrongAnswer]) -> list[list[WrongAnswe
     return rounds
 
 
+def answered(release: nbformat.NotebookNode, source: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """The release with every answer cell (code or written) as the source has it: what a student
+    who solved everything submits (test cells as released, without the hidden tests)."""
+    answers = {_grade_id(c): c.source for c in source.cells if c.metadata.get("nbgrader", {}).get("solution")}
+    notebook = copy_notebook(release)
+    for cell in notebook.cells:
+        if _grade_id(cell) in answers:
+            cell.source = answers[_grade_id(cell)]
+    missing = set(answers) - {_grade_id(c) for c in notebook.cells}
+    assert not missing, f"answer cells missing from the release: {sorted(missing)}"
+    return notebook
+
+
 def wrong_student(index: int) -> str:
     return f"wrong{index:02d}"
 
@@ -81,10 +99,10 @@ class AssignmentRun:
 
     assignment: str
     course: Path
-    honest: GradingResult          # solution, blank, wrongNN: the round trip's
+    honest: GradingResult          # solution, wrongNN: the round trip's
     generic: GradingResult         # GENERIC: the attacks'
     logs: dict[str, str]           # student -> that student's grading log
-    wrong: WrongAnswer             # the wrong answer `patched` carries
+    wrong: WrongAnswer             # the wrong answer `hostile` carries
     warned_functions: int          # functions of `hostile` that warn
     hidden_tests: Path             # the hidden tests' file, which `hostile` tries to read
     statuses: dict[str, str] = field(default_factory=dict)   # student -> grader.parallel's status
@@ -94,15 +112,17 @@ def _grade_id(cell) -> str | None:
     return cell.metadata.get("nbgrader", {}).get("grade_id")
 
 
-def _hostile(solution, hidden_tests: Path) -> tuple[nbformat.NotebookNode, int]:
-    """The solution with its tests deleted but the last (moved to the top), warning functions,
-    and the hostile cells after the first code cell; and how many functions warn."""
-    notebook = copy_notebook(solution)
+def _hostile(solution, wrong: WrongAnswer, hidden_tests: Path) -> tuple[nbformat.NotebookNode, int]:
+    """The solution with the wrong answer `wrong`, warning functions, the checks patched in the
+    first answer cell, its tests deleted but the last (moved to the top) and the hostile cells
+    after the first code cell; and how many functions warn."""
+    notebook = replace_cell(solution, wrong.cell, wrong.code.strip("\n"))
+    answers = [c for c in notebook.cells if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("solution")]
     warned = 0
-    for cell in notebook.cells:
-        if cell.cell_type == "code" and cell.metadata.get("nbgrader", {}).get("solution"):
-            cell.source = add_warnings(cell.source, WARNING)
-            warned += cell.source.count(WARNING)
+    for cell in answers:
+        cell.source = add_warnings(cell.source, WARNING)
+        warned += cell.source.count(WARNING)
+    answers[0].source += "\n" + PATCH
     tested = set(grade_cells(notebook))  # the autograded test cells' ids
     tests = [c for c in notebook.cells if _grade_id(c) in tested]
     notebook.cells = [c for c in notebook.cells if _grade_id(c) not in tested]
@@ -123,14 +143,6 @@ def _emptied_tests(release):
     return notebook
 
 
-def _patched(solution, wrong: WrongAnswer):
-    notebook = replace_cell(solution, wrong.cell, wrong.code.strip("\n"))
-    first_answer = next(c for c in notebook.cells if c.metadata.get("nbgrader", {}).get("solution")
-                        and c.cell_type == "code")
-    first_answer.source += "\n" + PATCH
-    return notebook
-
-
 _RUNS: dict[str, AssignmentRun] = {}
 
 
@@ -148,9 +160,10 @@ def _grade(assignment: str, base: Path) -> AssignmentRun:
     source = {n: nbformat.read(REPO / "source" / assignment / n, as_version=4) for n in names}
     release = {n: nbformat.read(course / "release" / assignment / n, as_version=4) for n in names}
 
-    honest = {"solution": source, "blank": release}
+    solution = {n: answered(release[n], source[n]) for n in names}
+    honest = {"solution": solution}
     for index, group in enumerate(pack_wrong_answers(WRONG_ANSWERS.get(assignment, []))):
-        changed = dict(source)
+        changed = dict(solution)
         for wrong in group:
             cells = {name: {c.metadata.get("nbgrader", {}).get("grade_id") for c in nb.cells}
                      for name, nb in changed.items()}
@@ -161,9 +174,8 @@ def _grade(assignment: str, base: Path) -> AssignmentRun:
     (name,) = names  # the generic attacks assume one notebook (test_notebooks checks the layout)
     hidden_tests = course / "source" / assignment / name
     wrong = WRONG_ANSWERS[assignment][0]
-    hostile, warned = _hostile(source[name], hidden_tests)
-    generic = {"hostile": {name: hostile}, "emptied_tests": {name: _emptied_tests(release[name])},
-               "patched": {name: _patched(source[name], wrong)}}
+    hostile, warned = _hostile(solution[name], wrong, hidden_tests)
+    generic = {"hostile": {name: hostile}, "emptied_tests": {name: _emptied_tests(release[name])}}
 
     for student, notebooks in {**honest, **generic}.items():
         submit(course, student, assignment, notebooks)

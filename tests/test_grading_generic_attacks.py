@@ -7,17 +7,18 @@ assignment's structure (its cell ids, test cells, setup cell, the names its test
 the student's kernel) is shown to be protected. They are graded in the assignment's one
 grading run, beside the round trip's submissions (tests/graded_assignments.py):
 
-* `hostile`: the reference solution with every test cell deleted but the last, which is moved
-  to the top; every function of its answer cells (methods and nested functions included)
-  calls `warnings.warn(...)` first; and after the setup cell, the student's own cells:
-  os._exit, 20 MiB of output and a read of the hidden tests. Full marks: the tests come back
-  in place, the warnings are shown as plain text, and each hostile cell costs only itself (a
-  log line for each: the kernel replaced, the output cut, the read refused; a small notebook).
+* `hostile`: the reference solution with one typical wrong answer, with every test cell deleted
+  but the last, which is moved to the top; every function of its answer cells (methods and
+  nested functions included) calls `warnings.warn(...)` first; its first answer cell replaces
+  every check in helpers.check and torch.allclose (in the student's kernel, where no test
+  runs); and after the setup cell, the student's own cells: os._exit, 20 MiB of output and a
+  read of the hidden tests. Every point but the wrong answer's, as in an honest grading: the
+  tests come back in place, the warnings are shown as plain text, the patched checks change
+  nothing, and each hostile cell costs only itself (a log line for each: the kernel replaced,
+  the output cut, the read refused; a small notebook).
 * `emptied_tests`: the blank release with every test cell replaced by `pass` and worth 100
-  points: still 0.
-* `patched`: a typical wrong answer, and the first answer cell also replaces every check in
-  helpers.check and torch.allclose (in the student's kernel, where no test runs): exactly the
-  wrong answer's cells score 0, as in an honest grading.
+  points: still 0 in every cell. Restored, it is the blank release submitted unchanged, which
+  the round trip therefore does not grade again.
 """
 
 from __future__ import annotations
@@ -48,9 +49,15 @@ def test_every_generic_attack_was_graded(graded: AssignmentRun, record_property)
     assert {s: graded.statuses.get(s) for s in GENERIC} == dict.fromkeys(GENERIC, "ok")
 
 
+def _honest_scores(run: AssignmentRun) -> dict[str, float]:
+    """What `hostile` deserves: every point but those of the wrong answer it carries."""
+    points = assignment_points(run.assignment)
+    return {cell: 0.0 if cell in run.wrong.loses else value for cell, value in points.items()}
+
+
 def test_hostile_cells_and_moved_tests_cost_only_themselves(graded: AssignmentRun):
     cells, log = graded.generic.cells["hostile"], graded.logs["hostile"]
-    assert cells == assignment_points(graded.assignment), log[-3000:]
+    assert cells == _honest_scores(graded), log[-3000:]
     for what in ("the kernel died", "output limit", f"outside the student's folder: read {graded.hidden_tests}",
                  "cells were moved"):
         assert what in log, f"{graded.assignment}: {what!r} not logged:\n{log[-3000:]}"
@@ -60,19 +67,22 @@ def test_hostile_cells_and_moved_tests_cost_only_themselves(graded: AssignmentRu
     assert "blocked" in printed and "LEAK" not in printed
 
 
-def test_a_solution_that_warns_in_every_function_gets_full_marks(graded: AssignmentRun):
+def test_answers_that_warn_in_every_function_keep_their_points(graded: AssignmentRun):
     assert graded.warned_functions > 0
-    assert graded.generic.cells["hostile"] == assignment_points(graded.assignment)
+    kept = {cell for cell, score in graded.generic.cells["hostile"].items() if score}
+    assert kept == set(assignment_points(graded.assignment)) - set(graded.wrong.loses)
     assert WARNING in _printed(graded, "hostile")
-
-
-def test_emptied_tests_worth_100_points_still_score_zero(graded: AssignmentRun):
-    assert graded.generic.cells["emptied_tests"] == dict.fromkeys(assignment_points(graded.assignment), 0.0)
-    assert graded.generic.max_score == sum(assignment_points(graded.assignment).values())
 
 
 def test_patched_checks_change_nothing(graded: AssignmentRun):
     # The checks run in the tests' kernel: the wrong answer loses exactly its own cells.
-    points = assignment_points(graded.assignment)
-    expected = {cell: 0.0 if cell in graded.wrong.loses else value for cell, value in points.items()}
-    assert graded.generic.cells["patched"] == expected, graded.logs["patched"][-3000:]
+    lost = {cell for cell, score in graded.generic.cells["hostile"].items() if not score}
+    assert lost == set(graded.wrong.loses), graded.logs["hostile"][-3000:]
+    assert "All tests passed" in _printed(graded, "hostile")  # the patch ran
+
+
+def test_emptied_tests_worth_100_points_still_score_zero(graded: AssignmentRun):
+    """Also the blank release's round trip: restored, `emptied_tests` is the release unchanged."""
+    assert graded.generic.cells["emptied_tests"] == dict.fromkeys(assignment_points(graded.assignment), 0.0)
+    assert graded.generic.max_score == sum(assignment_points(graded.assignment).values())
+    assert graded.statuses["emptied_tests"] == "ok"

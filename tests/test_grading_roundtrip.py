@@ -2,10 +2,14 @@
 
 For each assignment, in one grading run shared with the generic attacks
 (tests/graded_assignments.py): `nbgrader generate_assignment` reproduces the committed
-release/; the reference solution scores full marks; the release notebook submitted unchanged
-scores 0 and grading completes; every typical wrong answer loses exactly the points of
-the cells it breaks; generate_feedback and export run and the CSV holds the scores; every
-feedback page shows each test's name, points and failure message, and no hidden test.
+release/; the reference solution (built on the release, as a student's notebook is) runs
+without an error in any cell and scores full marks; every typical wrong answer loses exactly
+the points of the cells it breaks, in the tests students can see; generate_feedback and export run and the CSV holds the scores; every
+feedback page shows each test's name, points and failure message, and no hidden test. (The
+release submitted unchanged scores 0: tests/test_grading_generic_attacks.py, `emptied_tests`.)
+
+The assignments' source notebooks are not run again by nbval: grading the solution runs every
+cell of it, hidden tests included, in the grading sandbox.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from wrong_answers import WRONG_ANSWERS
 @pytest.fixture(scope="module", params=ASSIGNMENTS)
 def graded(request, tmp_path_factory) -> GradingResult:
     """The honest submissions of the assignment's one grading run (tests/graded_assignments.py):
-    solution, blank and the packed wrong answers, autograded, with feedback."""
+    the solution and the packed wrong answers, autograded, with feedback."""
     return graded_assignment(request.param, tmp_path_factory).honest
 
 
@@ -55,18 +59,28 @@ def test_solution_scores_full_marks(graded: GradingResult, record_property):
     assert graded.total["solution"] == sum(tested.values()) == graded.max_score
 
 
+def test_solution_runs_without_an_error_in_any_cell(graded: GradingResult):
+    """The reference solution's every cell (examples and answers in the student's kernel, tests
+    with their hidden part in the tests' kernel) runs without an error, as nbval would demand."""
+    errors = []
+    for name in notebook_names(graded.assignment):
+        path = graded.course / "autograded" / "solution" / graded.assignment / name
+        for index, cell in enumerate(nbformat.read(path, as_version=4).cells):
+            for output in cell.get("outputs", []):
+                if output.get("output_type") == "error":
+                    label = cell.metadata.get("nbgrader", {}).get("grade_id") or f"cell {index}"
+                    errors.append(f"{name}: {label}: {output.get('ename')}: {output.get('evalue')}")
+    assert not errors, "\n".join(errors)
+
+
 def test_honest_work_raises_no_alarm_in_the_grading_log(graded: GradingResult):
-    """The solution, the blank release and the wrong answers are honest work: the grading log
+    """The solution and the wrong answers are honest work: the grading log
     must not report tampering, access outside the student's folder, limits or dead kernels
     (a false alarm would teach instructors to ignore the real ones)."""
     alarms = ("tampering detected", "outside the student's folder", "stopped by the", "the kernel died",
               "output limit", "restored")
     flagged = [line for line in graded.log.splitlines() if any(alarm in line for alarm in alarms)]
     assert not flagged, "\n".join(flagged)
-
-
-def test_blank_release_scores_zero(graded: GradingResult):
-    assert graded.total["blank"] == 0, {c: s for c, s in graded.cells["blank"].items() if s}
 
 
 def test_every_grade_cell_has_a_typical_wrong_answer(graded: GradingResult):
@@ -130,7 +144,7 @@ def test_feedback_and_export(graded: GradingResult):
 
 
 def test_feedback_pages_reveal_no_hidden_test(graded: GradingResult):
-    """Every page (solution, blank, each wrong answer) names each test, shows its points and, when
+    """Every page (the solution, each wrong answer) names each test, shows its points and, when
     it failed, its message; it shows no line of the hidden tests and no quiz key, and a hidden
     test's message says nothing of what it expected (grader/feedback.py, docs/grading-sandbox.md)."""
     problems = []
