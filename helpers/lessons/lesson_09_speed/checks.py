@@ -117,6 +117,7 @@ def check_checkpointed(fn: Any) -> None:
         check_tensor(out_holder[0], plain(), atol=1e-6, name="forward_checkpointed(blocks, x) output",
                      hint="apply every block, in order, each once")
     for (name, p), q in zip(blocks.named_parameters(), plain_blocks.parameters()):
+        assert q.grad is not None  # the plain pass reached every parameter
         if p.grad is None:
             raise CheckFailed(f"forward_checkpointed: parameter {name} got no gradient\n  Hint: use "
                               "checkpoint(block, h, use_reentrant=False)")
