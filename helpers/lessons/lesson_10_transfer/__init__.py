@@ -1,0 +1,1 @@
+"""Lesson 10_transfer: its backbone (transfer.py, pretrain.py, data/), exercise checks (checks.py) and quiz."""
