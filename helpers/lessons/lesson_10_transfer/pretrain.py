@@ -30,8 +30,17 @@ BATCH = 64
 
 
 def pretrain(epochs: int = EPOCHS, max_steps: int | None = None, seed: int = 0) -> dict[str, torch.Tensor]:
-    """Train a Backbone on the source task; return its state dict. `max_steps` stops early (tests)."""
+    """Train a Backbone on the source task; return its state dict. `max_steps` stops early (tests).
+    It runs on one CPU thread (the thread count is restored afterwards)."""
+    threads = torch.get_num_threads()
     torch.set_num_threads(1)
+    try:
+        return _train(epochs, max_steps, seed)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _train(epochs: int, max_steps: int | None, seed: int) -> dict[str, torch.Tensor]:
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
     x, y = source_task()
