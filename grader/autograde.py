@@ -278,6 +278,7 @@ class TwoKernelExecute(Execute):
         self._student_gone = False
         self._tests: tuple[Any, Any] | None = None
         self._managers: list = []
+        self._peaks: dict[str, float] = {}    # role -> largest peak address space of its kernels, MiB
         if self.kernel_name != KERNEL_NAME:
             self.log.warning("%s: grading kernel is %r, not the sandbox %r", self._who, self.kernel_name,
                              KERNEL_NAME)
@@ -302,6 +303,7 @@ class TwoKernelExecute(Execute):
             return super().preprocess(nb, resources, km)
         finally:
             self._stop_tests_kernel()
+            self._log_peaks()
             for manager in self._managers:  # dead kernels are not always cleaned up by jupyter_client
                 private = getattr(manager, "_private_dir", None)
                 if private:
@@ -417,10 +419,39 @@ class TwoKernelExecute(Execute):
             raise GradingMisconfigured(self._misconfigured(
                 f"the {role} kernel cannot `{code}`: {content.get('ename')}: {content.get('evalue')}"))
 
+    # -- memory: how close honest work comes to the limit -------------------------------------
+    def _note_peak(self, manager: Any) -> None:
+        """Remember the peak address space of `manager`'s kernel, just before it stops."""
+        reader = getattr(manager, "peak_address_space_mib", None)
+        peak = reader() if reader is not None else None
+        if peak is not None:
+            role = getattr(manager, "role", "student")
+            self._peaks[role] = max(peak, self._peaks.get(role, 0.0))
+
+    def _log_peaks(self) -> None:
+        """One line per notebook: the peak address space of each kernel against the memory limit
+        (SandboxKernelManager.memory_limit_mib), so an instructor sees how much room honest work
+        leaves (docs/grading-sandbox.md)."""
+        if not self._peaks:
+            return
+        limit = getattr(self._managers[0], "memory_limit_mib", 0) if self._managers else 0
+        names = {"student": "the student's kernel", "tests": "the tests' kernel"}
+        peaks = ", ".join(f"{names[role]} {self._peaks[role]:.0f} MiB" for role in names if role in self._peaks)
+        self.log.info("%s: peak address space: %s (limit %s)", self._who, peaks,
+                      f"{limit} MiB" if limit else "none")
+
+    async def _async_cleanup_kernel(self) -> None:
+        if self.km is not None:
+            self._note_peak(self.km)
+        await super()._async_cleanup_kernel()
+
+    _cleanup_kernel = run_sync(_async_cleanup_kernel)
+
     def _stop_tests_kernel(self) -> None:
         if self._tests is None:
             return
         manager, client = self._tests
+        self._note_peak(manager)
         self._tests = None
         try:
             if client is not None:

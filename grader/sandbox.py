@@ -358,6 +358,12 @@ def _kernel_manager_class():
             self.log.debug("course-sandbox: %s", settings)
             return kernel_cmd, kw
 
+        def peak_address_space_mib(self) -> float | None:
+            """The largest peak address space (VmPeak, what the memory limit caps) of the kernel's
+            processes so far, MiB; None when it cannot be read (no /proc, the kernel gone)."""
+            process = getattr(self.provisioner, "process", None)
+            return peak_address_space_mib(process.pid) if process is not None else None
+
         async def _async_cleanup_resources(self, restart: bool = False) -> None:
             await super()._async_cleanup_resources(restart=restart)
             private = getattr(self, "_private_dir", None)
@@ -367,6 +373,41 @@ def _kernel_manager_class():
         cleanup_resources = _async_cleanup_resources
 
     return SandboxKernelManager
+
+
+def _descendants(root: int) -> list[int]:
+    """`root` and every process below it (bwrap's own, the kernel, its children), from /proc."""
+    children: dict[int, list[int]] = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat") as handle:
+                # "pid (comm) state ppid ...": comm may hold spaces and parentheses.
+                ppid = int(handle.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        children.setdefault(ppid, []).append(int(entry.name))
+    found, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        found.append(pid)
+        todo.extend(children.get(pid, []))
+    return found
+
+
+def peak_address_space_mib(root: int) -> float | None:
+    """The largest VmPeak of `root` and its descendants, MiB (None: nothing readable)."""
+    if not os.path.isdir("/proc"):
+        return None
+    peaks = []
+    for pid in _descendants(root):
+        try:
+            with open(f"/proc/{pid}/status") as handle:
+                peaks += [int(line.split()[1]) / 1024 for line in handle if line.startswith("VmPeak:")]
+        except (OSError, IndexError, ValueError):
+            continue
+    return max(peaks) if peaks else None
 
 
 def pick_uid() -> int:

@@ -4,9 +4,10 @@ For each assignment, in one grading run shared with the generic attacks
 (tests/graded_assignments.py): `nbgrader generate_assignment` reproduces the committed
 release/; the reference solution (built on the release, as a student's notebook is) runs
 without an error in any cell and scores full marks; every typical wrong answer loses exactly
-the points of the cells it breaks, in the tests students can see; generate_feedback and export run and the CSV holds the scores; every
-feedback page shows each test's name, points and failure message, and no hidden test. (The
-release submitted unchanged scores 0: tests/test_grading_generic_attacks.py, `emptied_tests`.)
+the points of the cells it breaks, in the tests students can see; both kernels keep 2 GiB below
+the memory limit; generate_feedback and export run and the CSV holds the scores; every feedback
+page shows each test's name, points and failure message, and no hidden test. (The release
+submitted unchanged scores 0: tests/test_grading_generic_attacks.py, `emptied_tests`.)
 
 The assignments' source notebooks are not run again by nbval: grading the solution runs every
 cell of it, hidden tests included, in the grading sandbox.
@@ -15,6 +16,7 @@ cell of it, hidden tests included, in the grading sandbox.
 from __future__ import annotations
 
 import json
+import re
 
 import nbformat
 import pytest
@@ -71,6 +73,25 @@ def test_solution_runs_without_an_error_in_any_cell(graded: GradingResult):
                     label = cell.metadata.get("nbgrader", {}).get("grade_id") or f"cell {index}"
                     errors.append(f"{name}: {label}: {output.get('ename')}: {output.get('evalue')}")
     assert not errors, "\n".join(errors)
+
+
+def test_the_memory_limit_leaves_room_for_the_solution_in_both_kernels(graded: GradingResult, record_property):
+    """RLIMIT_AS counts address space (torch's CUDA build maps ~3.2 GiB at import), and each of a
+    notebook's two kernels has the limit to itself: both must keep 2 GiB beyond their peak in the
+    reference solution, or honest cells fail with MemoryError now and then under load. The grader
+    logs each notebook's peaks (grader.autograde.TwoKernelExecute, read from /proc)."""
+    from traitlets.config.loader import PyFileConfigLoader
+
+    config = PyFileConfigLoader("nbgrader_config.py", path=str(REPO)).load_config()
+    limit = config.SandboxKernelManager.memory_limit_mib
+    lines = [line for line in graded.log.splitlines()
+             if "student solution: notebook" in line and "peak address space" in line]
+    assert len(lines) == len(notebook_names(graded.assignment)), f"no peak logged:\n{graded.log[-2000:]}"
+    for line in lines:
+        peaks = {role: float(mib) for role, mib in re.findall(r"the (student's|tests') kernel (\d+) MiB", line)}
+        assert set(peaks) == {"student's", "tests'"} and f"(limit {limit} MiB)" in line, line
+        record_property("peak_address_space_mib", max(peaks.values()))
+        assert all(limit - peak >= 2048 for peak in peaks.values()), f"{line}: less than 2 GiB below the limit"
 
 
 def test_honest_work_raises_no_alarm_in_the_grading_log(graded: GradingResult):
