@@ -142,6 +142,18 @@ def test_wrong_answers_name_existing_cells():
             assert wrong.cell in ids and set(wrong.loses) <= ids, f"{assignment}: {wrong} names unknown cells"
 
 
+MAX_PACKS = 6  # submissions of wrong answers per assignment (docs/authoring.md, "The CI budget")
+
+
+def test_wrong_answers_fit_the_ci_budget():
+    """Each pack of wrong answers is one more graded submission (two kernels, ~7.5 s of CPU) in
+    every CI run, and there are as many packs as wrong answers aimed at the busiest cell."""
+    over = {assignment: len(pack_wrong_answers(wrongs)) for assignment, wrongs in WRONG_ANSWERS.items()
+            if len(pack_wrong_answers(wrongs)) > MAX_PACKS}
+    assert not over, f"more than {MAX_PACKS} submissions of wrong answers: {over}: spread the cases over the cells " \
+                     "or drop one that shows nothing another does not"
+
+
 def test_packing_keeps_conflicting_wrong_answers_apart():
     a1 = WrongAnswer("a", "", ("test_a",), "")
     a2 = WrongAnswer("a", "", ("test_a",), "")
