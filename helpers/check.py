@@ -34,6 +34,7 @@ __all__ = [
     "in_hidden_tests",
     "HIDDEN_NOTE",
     "require_attempted",
+    "require_function",
     "check_tensor",
     "check_shape",
     "check_close",
@@ -105,6 +106,16 @@ def require_attempted(value: Any, name: str) -> None:
     """Raise NotAttempted if `value` is still the exercise's `...` placeholder."""
     if value is Ellipsis:
         raise NotAttempted(f"{name}: not attempted yet: replace the `...` with your code, then run this cell again")
+
+
+def require_function(fn: Any, name: str) -> Callable[..., Any]:
+    """`fn`, once it is a function: NotAttempted while it is still `...`, CheckFailed when it is
+    not callable (a value where a function belongs)."""
+    if fn is Ellipsis:
+        raise NotAttempted(f"{name}: not attempted yet: replace the `...` with your function, then run this cell again")
+    if not callable(fn):
+        raise CheckFailed(f"{name}: expected a function, got {type(fn).__name__}")
+    return fn
 
 
 def failure(name: str, problem: str, hint: str | None = None, *,

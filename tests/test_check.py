@@ -7,13 +7,24 @@ import pytest
 import torch
 
 from helpers.check import (CheckFailed, NotAttempted, check_choice, check_close, check_function, check_gradient,
-                           check_implemented, check_no_loops, check_shape, check_tensor, numeric_gradient)
+                           check_implemented, check_no_loops, check_shape, check_tensor, numeric_gradient,
+                           require_attempted, require_function)
 
 
 def message_of(call, *args, **kwargs) -> str:
     with pytest.raises(CheckFailed) as info:
         call(*args, **kwargs)
     return str(info.value)
+
+
+def test_placeholders_are_not_attempted_and_values_are_not_functions():
+    with pytest.raises(NotAttempted, match="gru_cell: not attempted yet"):
+        require_function(..., "gru_cell")
+    with pytest.raises(NotAttempted, match="n_params: not attempted yet"):
+        require_attempted(..., "n_params")
+    assert "expected a function, got int" in message_of(require_function, 3, "gru_cell")
+    assert require_function(len, "gru_cell") is len
+    require_attempted(0, "n_params")  # a value, however small, is an attempt
 
 
 def test_check_failed_is_an_assertion_error_with_a_short_ipython_rendering():

@@ -12,16 +12,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from helpers.check import CheckFailed, NotAttempted, check_no_loops, check_not_called, check_tensor
+from helpers.check import CheckFailed, NotAttempted, check_no_loops, check_not_called, check_tensor, require_function
 
 __all__ = ["check_gru_cell", "check_masked_mean"]
-
-
-def _not_attempted(fn: Any, name: str) -> None:
-    if fn is Ellipsis:
-        raise NotAttempted(f"{name}: not attempted yet: replace the `...` with your code, then run this cell again")
-    if not callable(fn):
-        raise CheckFailed(f"{name}: expected a function, got {type(fn).__name__}")
 
 
 # ----------------------------------------------------------------------------- exercise 1
@@ -64,7 +57,7 @@ _GRU_MISTAKES = [
 
 def check_gru_cell(fn: Any) -> None:
     """Exercise 1: gru_cell(x, h, weight_ih, weight_hh, bias_ih, bias_hh) equal to nn.GRUCell."""
-    _not_attempted(fn, "gru_cell")
+    require_function(fn, "gru_cell")
     for n, input_size, hidden_size, seed in [(3, 4, 5, 1), (1, 2, 3, 2), (6, 7, 2, 3)]:
         torch.manual_seed(seed)
         cell = nn.GRUCell(input_size, hidden_size)
@@ -95,7 +88,7 @@ def check_gru_cell(fn: Any) -> None:
 
 def check_masked_mean(fn: Any) -> None:
     """Exercise 2: masked_mean(output, lengths), the mean over each sequence's real steps only."""
-    _not_attempted(fn, "masked_mean")
+    require_function(fn, "masked_mean")
     gen = torch.Generator().manual_seed(7)
     output = torch.randn(4, 6, 3, generator=gen)
     lengths = torch.tensor([2, 6, 1, 4])

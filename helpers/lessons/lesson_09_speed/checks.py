@@ -13,16 +13,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from helpers.check import CheckFailed, NotAttempted, check_tensor
+from helpers.check import CheckFailed, NotAttempted, check_tensor, require_function
 from helpers.lessons.lesson_09_speed.tools import saved_bytes
 
 __all__ = ["check_position_channel", "check_checkpointed"]
-
-
-def _attempted(fn: Any, name: str) -> Callable[..., Any]:
-    if fn is Ellipsis or not callable(fn):
-        raise NotAttempted(f"{name}: not attempted yet: replace the `...` with your function, then run this cell again")
-    return fn
 
 
 def _call(fn: Callable[..., Any], name: str, *args: Any) -> Any:
@@ -50,7 +44,7 @@ def _positions_reference(x: torch.Tensor) -> torch.Tensor:
 
 def check_position_channel(fn: Any) -> None:
     """Exercise 1: (N, L) -> (N, L, 2) with positions i / L, on x's device and in x's dtype."""
-    fn = _attempted(fn, "add_position_channel")
+    fn = require_function(fn, "add_position_channel")
     x = torch.tensor([[0.5, -1.0, 2.0, 3.0], [1.0, 1.0, 1.0, 1.0]])
     check_tensor(_call(fn, "add_position_channel(x float32 (2, 4))", x), _positions_reference(x),
                  name="add_position_channel(x float32 (2, 4))",
@@ -86,7 +80,7 @@ def _blocks() -> nn.ModuleList:
 
 def check_checkpointed(fn: Any) -> None:
     """Exercise 2: the same outputs and gradients as the plain pass, fewer saved activations."""
-    fn = _attempted(fn, "forward_checkpointed")
+    fn = require_function(fn, "forward_checkpointed")
     x = torch.randn(16, 32, generator=torch.Generator().manual_seed(10))
     plain_blocks, blocks = _blocks(), _blocks()
 

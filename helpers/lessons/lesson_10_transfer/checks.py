@@ -13,17 +13,14 @@ from typing import Any
 import torch
 from torch import nn
 
-from helpers.check import CheckFailed, NotAttempted
+from helpers.check import CheckFailed, NotAttempted, require_function
 from helpers.lessons.lesson_10_transfer.transfer import Backbone, load_backbone, target_task
 
 __all__ = ["check_extract_features", "check_unfreeze_last"]
 
 
 def _require_function(fn: Any, name: str) -> None:
-    if fn is Ellipsis:
-        raise NotAttempted(f"{name}: not attempted yet: replace the `...` with your function, then run this cell again")
-    if not callable(fn):
-        raise CheckFailed(f"{name}: expected a function, got {type(fn).__name__}")
+    require_function(fn, name)
     code = getattr(fn, "__code__", None)
     if code is not None and code.co_code == _empty.__code__.co_code:   # a body of `...` (or `pass`) only
         raise NotAttempted(f"{name}: not attempted yet: replace the `...` with your code, then run this cell again")
