@@ -72,7 +72,9 @@ def run_forked(cwd: Path, argv: list[str], env: dict[str, str] | None = None,
     status, output)."""
     import nbgrader.apps.nbgraderapp  # noqa: F401  (imported here, once, not in every child)
 
-    log = Path(tempfile.mkstemp(prefix="forked-", suffix=".log")[1])
+    handle, name = tempfile.mkstemp(prefix="forked-", suffix=".log")
+    os.close(handle)  # the child opens it by name; keeping this one would leak a descriptor per command
+    log = Path(name)
     try:
         child = multiprocessing.get_context("fork").Process(target=_forked, args=(str(cwd), argv, env, str(log)))
         child.start()
