@@ -426,7 +426,8 @@ class TwoKernelExecute(Execute):
         peak = reader() if reader is not None else None
         if peak is not None:
             role = getattr(manager, "role", "student")
-            self._peaks[role] = max(peak, self._peaks.get(role, 0.0))
+            peaks = self.__dict__.setdefault("_peaks", {})  # (set per notebook by preprocess)
+            peaks[role] = max(peak, peaks.get(role, 0.0))
 
     def _log_peaks(self) -> None:
         """One line per notebook: the peak address space of each kernel against the memory limit
