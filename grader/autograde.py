@@ -263,6 +263,7 @@ class TwoKernelExecute(Execute):
 
         kwargs.setdefault("kernel_manager_class", SandboxKernelManager)
         super().__init__(*args, **kwargs)
+        self._peaks: dict[str, float] = {}    # role -> largest peak address space of its kernels, MiB
         self.shutdown_kernel = "immediate"  # nothing to save in a grading kernel; saves ~1 s each
 
     # -- the notebook's workspace and kernels -----------------------------------------
@@ -278,7 +279,7 @@ class TwoKernelExecute(Execute):
         self._student_gone = False
         self._tests: tuple[Any, Any] | None = None
         self._managers: list = []
-        self._peaks: dict[str, float] = {}    # role -> largest peak address space of its kernels, MiB
+        self._peaks = {}   # per notebook
         if self.kernel_name != KERNEL_NAME:
             self.log.warning("%s: grading kernel is %r, not the sandbox %r", self._who, self.kernel_name,
                              KERNEL_NAME)
@@ -426,8 +427,7 @@ class TwoKernelExecute(Execute):
         peak = reader() if reader is not None else None
         if peak is not None:
             role = getattr(manager, "role", "student")
-            peaks = self.__dict__.setdefault("_peaks", {})  # (set per notebook by preprocess)
-            peaks[role] = max(peak, peaks.get(role, 0.0))
+            self._peaks[role] = max(peak, self._peaks.get(role, 0.0))
 
     def _log_peaks(self) -> None:
         """One line per notebook: the peak address space of each kernel against the memory limit

@@ -165,8 +165,7 @@ def _grade(assignment: str, base: Path) -> AssignmentRun:
     for index, group in enumerate(pack_wrong_answers(WRONG_ANSWERS.get(assignment, []))):
         changed = dict(solution)
         for wrong in group:
-            cells = {name: {c.metadata.get("nbgrader", {}).get("grade_id") for c in nb.cells}
-                     for name, nb in changed.items()}
+            cells = {name: {_grade_id(c) for c in nb.cells} for name, nb in changed.items()}
             name = next(n for n, ids in cells.items() if wrong.cell in ids)  # test_wrong_answers_name_existing_cells
             changed[name] = replace_cell(changed[name], wrong.cell, wrong.code.strip("\n"))
         honest[wrong_student(index)] = changed

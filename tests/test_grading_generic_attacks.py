@@ -69,15 +69,13 @@ def test_hostile_cells_and_moved_tests_cost_only_themselves(graded: AssignmentRu
 
 def test_answers_that_warn_in_every_function_keep_their_points(graded: AssignmentRun):
     assert graded.warned_functions > 0
-    kept = {cell for cell, score in graded.generic.cells["hostile"].items() if score}
-    assert kept == set(assignment_points(graded.assignment)) - set(graded.wrong.loses)
+    assert graded.generic.cells["hostile"] == _honest_scores(graded)
     assert WARNING in _printed(graded, "hostile")
 
 
 def test_patched_checks_change_nothing(graded: AssignmentRun):
     # The checks run in the tests' kernel: the wrong answer loses exactly its own cells.
-    lost = {cell for cell, score in graded.generic.cells["hostile"].items() if not score}
-    assert lost == set(graded.wrong.loses), graded.logs["hostile"][-3000:]
+    assert graded.generic.cells["hostile"] == _honest_scores(graded), graded.logs["hostile"][-3000:]
     assert "All tests passed" in _printed(graded, "hostile")  # the patch ran
 
 

@@ -1,7 +1,7 @@
 """Grading limits and set-up, as configured in nbgrader_config.py: a stuck cell or a huge file is
 stopped with a clear message and a log line naming the limit, loses its points, and the rest of
-the notebook is still graded; and a set-up that the sandboxed kernels cannot work with stops the batch with
-"GRADING STOPPED" instead of scoring every student 0. (Memory and process limits against
+the notebook is still graded; and a set-up that the sandboxed kernels cannot work with stops the
+batch with "GRADING STOPPED" instead of scoring every student 0. (Memory and process limits against
 attacks: test_grading_attacks.py; the room the memory limit leaves to each assignment's honest
 work: test_grading_roundtrip.py.)"""
 
@@ -64,10 +64,6 @@ def test_file_size_limit_stops_a_huge_file_and_names_the_limit(tmp_path):
     assert result.cells["filler"]["test_q1"] == 0 and result.total["filler"] == 23.0, result.cells
 
 
-# Appended to every assignment's source notebook (so that the gradebook knows it): a test cell,
-# which runs in the tests' kernel, after every other test; and a cell of the student's at the
-# very end, in the student's kernel. Each prints its kernel's peak address space (what
-# RLIMIT_AS limits), after the notebook's honest work.
 def _assert_nobody_scored(course, students: list[str]) -> None:
     """No test cell of these students has an automatic score (nbgrader may have registered them)."""
     from nbgrader.api import Gradebook, MissingEntry
