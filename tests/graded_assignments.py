@@ -1,28 +1,33 @@
 """One grading run per assignment, shared by the round trip and the generic attacks.
 
-Grading a notebook costs a few seconds (two kernels start and import torch), and every
-assignment pays it once per submission, so the tests of one assignment share a single
-`python -m grader.parallel autograde` run (the course's own parallel grader, three students at
-a time: a grading spends half its time waiting for kernels) and a single `generate_feedback`.
-Every submission is built on the release, as a student's is (test cells without the hidden
-tests). It grades:
+Grading a notebook costs a few seconds (two kernels start and import torch: about 5.5 s of the
+7.5 s of CPU a submission takes), and every assignment pays it once per submission, so the tests
+of one assignment share a single `python -m grader.parallel autograde` run (the course's own
+parallel grader, three students at a time: a grading spends half its time waiting for kernels)
+and a single `generate_feedback`. Every submission is built on the release, as a student's is
+(test cells without the hidden tests). The run grades only submissions that show something
+about the grader:
 
-* the honest submissions of the round trip (tests/test_grading_roundtrip.py): the reference
-  solution (the release with the source's answers, `answered`) and the typical wrong answers
-  of tests/wrong_answers/, packed into as few submissions as their cells allow
-  (`pack_wrong_answers`);
-* the generic attacks (tests/test_grading_generic_attacks.py), built from the assignment's own
-  cells: `hostile` (the solution with a typical wrong answer, whose test cells are deleted but
-  the last, moved to the top; every function of its answers warns first; the first answer cell
-  replaces every check of helpers.check and torch.allclose; after the setup cell, cells that
-  kill the kernel, print 20 MiB and read the hidden tests) and `emptied_tests` (the blank
-  release with every test cell emptied and worth 100 points: once restored, it is the blank
-  release, so it also shows that the release submitted unchanged scores 0).
+* `solution`: the reference solution (the release with the source's answers, `answered`);
+* `wrong00`: the solution with the first pack of typical wrong answers of tests/wrong_answers/
+  (`pack_wrong_answers`: one wrong answer for as many cells as possible), whose feedback page
+  shows a failure in nearly every test cell, hidden tests included;
+* the generic attack `hostile` (tests/test_grading_generic_attacks.py), built from the
+  assignment's own cells: the solution with a typical wrong answer, whose test cells are
+  emptied and made worth 100 points, one other test cell moved to the top and the rest deleted;
+  every function of its answers warns first; the first answer cell replaces every check of
+  helpers.check and torch.allclose; after the setup cell, cells that kill the kernel, print
+  20 MiB and read the hidden tests.
 
-Each submission costs two kernel starts (about 6 s of CPU), so no two submissions show the same
-thing: the blank release is graded once, as `emptied_tests`, and the patched checks ride on
-`hostile`. The conftest groups every test that takes a `graded` parameter by assignment on one
-xdist worker, so the run below happens once per assignment per test session.
+What the other packs of wrong answers show is about the tests, not the grader: that each wrong
+answer fails its own test cells, in the part students see, and no other cell; likewise that the
+release submitted unchanged (`blank`) fails every test cell. They run with the hidden tests put
+back, as the grader restores them, in forks of one warm interpreter (tests/forked_runs.py) while
+the grading runs; the solution and `wrong00` run there too, and the round trip checks that both
+ways give the same verdict for every cell of those two.
+
+The conftest groups every test that takes a `graded` parameter by assignment on one xdist
+worker, so the run below happens once per assignment per test session.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from pathlib import Path
 
 import nbformat
 
+from forked_runs import finish_runs, start_runs
 from grading import (REPO, GradingResult, WrongAnswer, add_warnings, copy_notebook, grade_cells, make_course_copy,
                      nbgrader, notebook_names, read_gradebook, replace_cell, run_forked, submit)
 from wrong_answers import WRONG_ANSWERS
@@ -55,7 +61,8 @@ for _name in list(helpers.check.__all__):
 torch.allclose = lambda *args, **kwargs: True
 print("All tests passed")"""
 WARNING = "harmless warning from the solution"
-GENERIC = ("hostile", "emptied_tests")
+GENERIC = ("hostile",)
+BLANK = "blank"  # the release unchanged: a forked run only
 
 
 def pack_wrong_answers(wrong_answers: list[WrongAnswer]) -> list[list[WrongAnswer]]:
@@ -99,7 +106,9 @@ class AssignmentRun:
 
     assignment: str
     course: Path
-    honest: GradingResult          # solution, wrongNN: the round trip's
+    honest: GradingResult          # solution, wrong00: the round trip's
+    packs: list[list[WrongAnswer]]  # pack_wrong_answers of the assignment's typical wrong answers
+    forked: dict[str, dict[str, list[dict]]]  # student -> notebook -> its code cells' results (forked_runs)
     generic: GradingResult         # GENERIC: the attacks'
     logs: dict[str, str]           # student -> that student's grading log
     wrong: WrongAnswer             # the wrong answer `hostile` carries
@@ -114,8 +123,9 @@ def _grade_id(cell) -> str | None:
 
 def _hostile(solution, wrong: WrongAnswer, hidden_tests: Path) -> tuple[nbformat.NotebookNode, int]:
     """The solution with the wrong answer `wrong`, warning functions, the checks patched in the
-    first answer cell, its tests deleted but the last (moved to the top) and the hostile cells
-    after the first code cell; and how many functions warn."""
+    first answer cell, the test cells of the wrong answer emptied (`pass`) and worth 100 points
+    each, one other test cell (the last) moved to the top, every other test cell deleted, and the
+    hostile cells after the first code cell; and how many functions warn."""
     notebook = replace_cell(solution, wrong.cell, wrong.code.strip("\n"))
     answers = [c for c in notebook.cells if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("solution")]
     warned = 0
@@ -123,24 +133,29 @@ def _hostile(solution, wrong: WrongAnswer, hidden_tests: Path) -> tuple[nbformat
         cell.source = add_warnings(cell.source, WARNING)
         warned += cell.source.count(WARNING)
     answers[0].source += "\n" + PATCH
-    tested = set(grade_cells(notebook))  # the autograded test cells' ids
-    tests = [c for c in notebook.cells if _grade_id(c) in tested]
-    notebook.cells = [c for c in notebook.cells if _grade_id(c) not in tested]
-    notebook.cells.insert(0, tests[-1])
+    tested = list(grade_cells(notebook))  # the autograded test cells' ids, in order
+    moved = [c for c in notebook.cells if _grade_id(c) == [i for i in tested if i not in wrong.loses][-1]]
+    for cell in notebook.cells:
+        if _grade_id(cell) in wrong.loses:
+            cell.source = "pass"
+            cell.metadata["nbgrader"]["points"] = 100
+    notebook.cells = [c for c in notebook.cells if _grade_id(c) not in tested or _grade_id(c) in wrong.loses]
+    notebook.cells.insert(0, moved[0])
     first_code = next(i for i, c in enumerate(notebook.cells) if c.cell_type == "code" and _grade_id(c) not in tested)
     for offset, code in enumerate(HOSTILE_CELLS.values(), start=1):
         notebook.cells.insert(first_code + offset, nbformat.v4.new_code_cell(code.format(hidden=str(hidden_tests))))
     return notebook, warned
 
 
-def _emptied_tests(release):
-    notebook = copy_notebook(release)
-    tested = set(grade_cells(notebook))
-    for cell in notebook.cells:
-        if _grade_id(cell) in tested:
-            cell.source = "pass"
-            cell.metadata["nbgrader"]["points"] = 100
-    return notebook
+def with_hidden_tests(notebook: nbformat.NotebookNode, source: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """`notebook` with every test cell as the source has it, hidden tests included: what the
+    grader runs once it has restored the notebook (grader.autograde.RestoreNotebook)."""
+    tests = {_grade_id(c): c.source for c in source.cells if _grade_id(c) in grade_cells(source)}
+    restored = copy_notebook(notebook)
+    for cell in restored.cells:
+        if _grade_id(cell) in tests:
+            cell.source = tests[_grade_id(cell)]
+    return restored
 
 
 _RUNS: dict[str, AssignmentRun] = {}
@@ -161,20 +176,27 @@ def _grade(assignment: str, base: Path) -> AssignmentRun:
     release = {n: nbformat.read(course / "release" / assignment / n, as_version=4) for n in names}
 
     solution = {n: answered(release[n], source[n]) for n in names}
-    honest = {"solution": solution}
-    for index, group in enumerate(pack_wrong_answers(WRONG_ANSWERS.get(assignment, []))):
+    packs = pack_wrong_answers(WRONG_ANSWERS.get(assignment, []))
+    submissions = {"solution": solution}
+    for index, group in enumerate(packs):
         changed = dict(solution)
         for wrong in group:
             cells = {name: {_grade_id(c) for c in nb.cells} for name, nb in changed.items()}
             name = next(n for n, ids in cells.items() if wrong.cell in ids)  # test_wrong_answers_name_existing_cells
             changed[name] = replace_cell(changed[name], wrong.cell, wrong.code.strip("\n"))
-        honest[wrong_student(index)] = changed
+        submissions[wrong_student(index)] = changed
+    honest = {student: submissions[student] for student in ("solution", wrong_student(0)) if student in submissions}
+    forked = {(student, name): with_hidden_tests(notebook, source[name])
+              for student, notebooks in {**submissions, BLANK: release}.items() for name, notebook in notebooks.items()}
+    runs = start_runs(course / "release" / assignment, {f"{student}-{Path(name).stem}": notebook
+                                                        for (student, name), notebook in forked.items()},
+                      base / "forked")
 
     (name,) = names  # the generic attacks assume one notebook (test_notebooks checks the layout)
     hidden_tests = course / "source" / assignment / name
     wrong = WRONG_ANSWERS[assignment][0]
     hostile, warned = _hostile(solution[name], wrong, hidden_tests)
-    generic = {"hostile": {name: hostile}, "emptied_tests": {name: _emptied_tests(release[name])}}
+    generic = {"hostile": {name: hostile}}
 
     for student, notebooks in {**honest, **generic}.items():
         submit(course, student, assignment, notebooks)
@@ -186,6 +208,10 @@ def _grade(assignment: str, base: Path) -> AssignmentRun:
     statuses = {r["student"]: r["status"] for r in json.loads(results.read_text())}
     logs = {student: (logs_dir / f"{student}.log").read_text() for student in statuses}
     nbgrader(course, "generate_feedback", assignment, "--force")
+    ran = finish_runs(runs)
+    forked_results: dict[str, dict[str, list[dict]]] = {}
+    for student, name in forked:
+        forked_results.setdefault(student, {})[name] = ran[f"{student}-{Path(name).stem}"]
 
     honest_result = read_gradebook(course, assignment, list(honest))
     honest_result.notebooks_executed = len(honest) * len(names)
@@ -193,5 +219,5 @@ def _grade(assignment: str, base: Path) -> AssignmentRun:
     generic_result = read_gradebook(course, assignment, list(generic))
     generic_result.notebooks_executed = len(generic)
     generic_result.log = "\n".join(logs[student] for student in generic)
-    return AssignmentRun(assignment, course, honest_result, generic_result, logs, wrong, warned, hidden_tests,
-                         statuses)
+    return AssignmentRun(assignment, course, honest_result, packs, forked_results, generic_result, logs, wrong,
+                         warned, hidden_tests, statuses)

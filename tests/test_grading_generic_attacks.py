@@ -7,18 +7,20 @@ assignment's structure (its cell ids, test cells, setup cell, the names its test
 the student's kernel) is shown to be protected. They are graded in the assignment's one
 grading run, beside the round trip's submissions (tests/graded_assignments.py):
 
-* `hostile`: the reference solution with one typical wrong answer, with every test cell deleted
-  but the last, which is moved to the top; every function of its answer cells (methods and
+* `hostile`: the reference solution with one typical wrong answer. The test cells that answer
+  fails are emptied (`pass`) and made worth 100 points each, the last other test cell is moved
+  to the top and the others are deleted; every function of its answer cells (methods and
   nested functions included) calls `warnings.warn(...)` first; its first answer cell replaces
   every check in helpers.check and torch.allclose (in the student's kernel, where no test
   runs); and after the setup cell, the student's own cells: os._exit, 20 MiB of output and a
-  read of the hidden tests. Every point but the wrong answer's, as in an honest grading: the
-  tests come back in place, the warnings are shown as plain text, the patched checks change
-  nothing, and each hostile cell costs only itself (a log line for each: the kernel replaced,
-  the output cut, the read refused; a small notebook).
-* `emptied_tests`: the blank release with every test cell replaced by `pass` and worth 100
-  points: still 0 in every cell. Restored, it is the blank release submitted unchanged, which
-  the round trip therefore does not grade again.
+  read of the hidden tests. Every point but the wrong answer's, as in an honest grading, out of
+  the assignment's real total: the tests come back in place with their points, the warnings
+  are shown as plain text, the patched checks change nothing, and each hostile cell costs only
+  itself (a log line for each: the kernel replaced, the output cut, the read refused; a small
+  notebook).
+
+(The release submitted unchanged fails every test cell: tests/test_grading_roundtrip.py, in a
+forked run, as the typical wrong answers do.)
 """
 
 from __future__ import annotations
@@ -59,7 +61,7 @@ def test_hostile_cells_and_moved_tests_cost_only_themselves(graded: AssignmentRu
     cells, log = graded.generic.cells["hostile"], graded.logs["hostile"]
     assert cells == _honest_scores(graded), log[-3000:]
     for what in ("the kernel died", "output limit", f"outside the student's folder: read {graded.hidden_tests}",
-                 "cells were moved"):
+                 "cells were moved", "missing from the submission; restored from the gradebook"):
         assert what in log, f"{graded.assignment}: {what!r} not logged:\n{log[-3000:]}"
     (name,) = notebook_names(graded.assignment)
     assert (graded.course / "autograded" / "hostile" / graded.assignment / name).stat().st_size < 2_000_000
@@ -79,8 +81,11 @@ def test_patched_checks_change_nothing(graded: AssignmentRun):
     assert "All tests passed" in _printed(graded, "hostile")  # the patch ran
 
 
-def test_emptied_tests_worth_100_points_still_score_zero(graded: AssignmentRun):
-    """Also the blank release's round trip: restored, `emptied_tests` is the release unchanged."""
-    assert graded.generic.cells["emptied_tests"] == dict.fromkeys(assignment_points(graded.assignment), 0.0)
+def test_emptied_tests_worth_100_points_come_back_with_their_points(graded: AssignmentRun):
+    """The wrong answer's test cells were emptied and made worth 100 points: restored, they fail
+    it, and the total is the assignment's."""
+    assert set(graded.wrong.loses) <= {cell for cell, score in graded.generic.cells["hostile"].items() if score == 0}
     assert graded.generic.max_score == sum(assignment_points(graded.assignment).values())
-    assert graded.statuses["emptied_tests"] == "ok"
+    assert graded.generic.total["hostile"] == sum(_honest_scores(graded).values())
+    for cell in graded.wrong.loses:
+        assert f"cell {cell}: nbgrader metadata edited" in graded.logs["hostile"], graded.logs["hostile"][-3000:]

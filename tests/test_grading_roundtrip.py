@@ -3,11 +3,12 @@
 For each assignment, in one grading run shared with the generic attacks
 (tests/graded_assignments.py): `nbgrader generate_assignment` reproduces the committed
 release/; the reference solution (built on the release, as a student's notebook is) runs
-without an error in any cell and scores full marks; every typical wrong answer loses exactly
-the points of the cells it breaks, in the tests students can see; both kernels keep 2 GiB below
-the memory limit; generate_feedback and export run and the CSV holds the scores; every feedback
-page shows each test's name, points and failure message, and no hidden test. (The release
-submitted unchanged scores 0: tests/test_grading_generic_attacks.py, `emptied_tests`.)
+without an error in any cell and scores full marks; every typical wrong answer fails exactly
+the test cells it breaks, in the tests students can see (in forked runs, checked against the
+grader on the first pack); both kernels keep 2 GiB below the memory limit; generate_feedback and
+export run and the CSV holds the scores; every feedback page shows each test's name, points and
+failure message, and no hidden test; and the release submitted unchanged fails every test cell
+(a forked run).
 
 The assignments' source notebooks are not run again by nbval: grading the solution runs every
 cell of it, hidden tests included, in the grading sandbox.
@@ -22,7 +23,7 @@ import nbformat
 import pytest
 
 from feedback_pages import page_problems
-from graded_assignments import graded_assignment, pack_wrong_answers, wrong_student
+from graded_assignments import BLANK, AssignmentRun, graded_assignment, pack_wrong_answers, wrong_student
 from grading import (ASSIGNMENTS, REPO, GradingResult, WrongAnswer, assignment_points, exported_scores,
                      notebook_names)
 from wrong_answers import WRONG_ANSWERS
@@ -31,7 +32,7 @@ from wrong_answers import WRONG_ANSWERS
 @pytest.fixture(scope="module", params=ASSIGNMENTS)
 def graded(request, tmp_path_factory) -> GradingResult:
     """The honest submissions of the assignment's one grading run (tests/graded_assignments.py):
-    the solution and the packed wrong answers, autograded, with feedback."""
+    the solution and the first pack of wrong answers, autograded, with feedback."""
     return graded_assignment(request.param, tmp_path_factory).honest
 
 
@@ -117,21 +118,76 @@ def _written(assignment: str) -> dict[str, float]:
             if c.metadata.get("nbgrader", {}).get("grade") and c.metadata.nbgrader.get("solution")}
 
 
-def test_wrong_answers_lose_exactly_their_points(graded: GradingResult):
-    full = assignment_points(graded.assignment)
+def _forked_errors(run: AssignmentRun, student: str) -> dict[str, dict | None]:
+    """grade_id -> the error of that test cell (None: it passed) in `student`'s forked run."""
+    tested = assignment_points(run.assignment)
+    return {cell["grade_id"]: cell["error"] for notebook in run.forked[student].values() for cell in notebook
+            if cell["grade_id"] in tested}
+
+
+def _source_cells(assignment: str) -> dict[str, str]:
+    """grade_id -> the source notebook's cell (hidden tests included)."""
+    return {c.metadata.nbgrader["grade_id"]: c.source for n in notebook_names(assignment)
+            for c in nbformat.read(REPO / "source" / assignment / n, 4).cells if c.metadata.get("nbgrader")}
+
+
+def test_forked_runs_give_the_graders_verdict(graded: GradingResult, tmp_path_factory):
+    """The wrong answers' packs run in forks of one warm interpreter (tests/forked_runs.py), not
+    through the grader; for the two submissions that went both ways (the solution and the first
+    pack) every test cell must pass or fail alike, and fail in the same part (visible or hidden)."""
+    from grader.feedback import failed_in_hidden_tests
+
+    run, full, sources = graded_assignment(graded.assignment, tmp_path_factory), assignment_points(graded.assignment), \
+        _source_cells(graded.assignment)
     problems = []
-    for index, group in enumerate(pack_wrong_answers(WRONG_ANSWERS.get(graded.assignment, []))):
-        scores = graded.cells[wrong_student(index)]
-        for cell, score in scores.items():
-            if cell not in full:  # a written answer: a person grades it
-                continue
+    for student in graded.total:
+        errors = _forked_errors(run, student)
+        assert set(errors) == set(full), f"{student}: forked run lacks cells {sorted(set(full) - set(errors))}"
+        autograded = {c.metadata.nbgrader["grade_id"]: c for n in notebook_names(graded.assignment)
+                      for c in nbformat.read(graded.course / "autograded" / student / graded.assignment / n, 4).cells
+                      if c.metadata.get("nbgrader", {}).get("grade_id") in full}
+        for cell, points in full.items():
+            graded_error = next((o for o in autograded[cell].outputs if o.get("output_type") == "error"), None)
+            forked_error = errors[cell]
+            if (graded.cells[student][cell] == points) != (forked_error is None) or \
+                    (graded_error is None) != (forked_error is None):
+                problems.append(f"{student}: {cell}: graded {graded.cells[student][cell]} of {points} "
+                                f"({graded_error and graded_error.get('ename')}), forked run: "
+                                f"{forked_error and forked_error['ename'] + ': ' + forked_error['evalue'][:300]}")
+            elif forked_error is not None and failed_in_hidden_tests(sources[cell], forked_error) != \
+                    failed_in_hidden_tests(autograded[cell].source, graded_error):
+                problems.append(f"{student}: {cell}: fails in a different part of the test cell")
+    assert len(graded.total) == min(2, 1 + len(run.packs)), f"graded: {sorted(graded.total)}"
+    assert not problems, "\n".join(problems)
+
+
+def test_wrong_answers_lose_exactly_their_points(graded: GradingResult, tmp_path_factory):
+    """Each pack of wrong answers (its forked run, hidden tests included) fails exactly the test
+    cells its wrong answers name, and every other test cell passes."""
+    run = graded_assignment(graded.assignment, tmp_path_factory)
+    problems = []
+    for index, group in enumerate(run.packs):
+        for cell, error in _forked_errors(run, wrong_student(index)).items():
             breakers = [w for w in group if cell in w.loses]
-            expected = 0 if breakers else full[cell]
-            if score != expected:
+            if bool(breakers) != (error is not None):
                 cause = "; ".join(f"{w.cell}: {w.why}" for w in breakers) or \
                     "no wrong answer targets it (hidden dependency on: " + ", ".join(w.cell for w in group) + ")"
-                problems.append(f"{wrong_student(index)}: {cell} scored {score}, expected {expected} ({cause})")
+                got = "passed" if error is None else f"failed ({error['ename']}: {error['evalue'][:300]})"
+                problems.append(f"{wrong_student(index)}: {cell} {got}, expected it to "
+                                f"{'fail' if breakers else 'pass'} ({cause})")
+    assert run.forked.keys() == {"solution", BLANK, *(wrong_student(i) for i in range(len(run.packs)))}
     assert not problems, "\n".join(problems)
+
+
+def test_the_release_submitted_unchanged_fails_every_test(graded: GradingResult, tmp_path_factory):
+    """A test that passes on the blank release gives points for nothing (forked run, hidden
+    tests included; blank submissions through the grader: the exchange, JupyterHub, parallel and
+    PostgreSQL tests)."""
+    run = graded_assignment(graded.assignment, tmp_path_factory)
+    errors = _forked_errors(run, BLANK)
+    assert set(errors) == set(assignment_points(graded.assignment))
+    passing = [cell for cell, error in errors.items() if error is None]
+    assert not passing, f"test cells that pass on the release as it is handed out: {passing}"
 
 
 def test_wrong_answers_name_existing_cells():
@@ -146,8 +202,9 @@ MAX_PACKS = 6  # submissions of wrong answers per assignment (docs/authoring.md,
 
 
 def test_wrong_answers_fit_the_ci_budget():
-    """Each pack of wrong answers is one more graded submission (two kernels, ~7.5 s of CPU) in
-    every CI run, and there are as many packs as wrong answers aimed at the busiest cell."""
+    """Each pack of wrong answers runs the whole notebook once more (in a fork: about the
+    solution's own time, tests/forked_runs.py) in every CI run, and there are as many packs as
+    wrong answers aimed at the busiest cell."""
     over = {assignment: len(pack_wrong_answers(wrongs)) for assignment, wrongs in WRONG_ANSWERS.items()
             if len(pack_wrong_answers(wrongs)) > MAX_PACKS}
     assert not over, f"more than {MAX_PACKS} submissions of wrong answers: {over}: spread the cases over the cells " \
@@ -197,22 +254,19 @@ def test_feedback_pages_reveal_no_hidden_test(graded: GradingResult):
     assert not problems, "\n".join(problems)
 
 
-def test_visible_tests_catch_the_typical_wrong_answers(graded: GradingResult, record_property):
+def test_visible_tests_catch_the_typical_wrong_answers(graded: GradingResult, tmp_path_factory, record_property):
     """Each typical wrong answer loses its cells in the tests students can see and run (the
     release's part of the test cell), not only in the hidden ones, unless it is marked
     `hidden_only` with a reason (docs/authoring.md)."""
     from grader.feedback import failed_in_hidden_tests
 
+    run, sources = graded_assignment(graded.assignment, tmp_path_factory), _source_cells(graded.assignment)
     problems, caught, marked = [], 0, 0
-    for index, group in enumerate(pack_wrong_answers(WRONG_ANSWERS.get(graded.assignment, []))):
-        student = wrong_student(index)
-        cells = {c.metadata["nbgrader"]["grade_id"]: c for name in notebook_names(graded.assignment)
-                 for c in nbformat.read(graded.course / "autograded" / student / graded.assignment / name, 4).cells
-                 if c.metadata.get("nbgrader", {}).get("grade_id")}
+    for index, group in enumerate(run.packs):
+        errors = _forked_errors(run, wrong_student(index))
         for wrong in group:
             hidden = [cell for cell in wrong.loses
-                      if failed_in_hidden_tests(cells[cell].source, next(
-                          (o for o in cells[cell].outputs if o.get("output_type") == "error"), {})) is not False]
+                      if failed_in_hidden_tests(sources[cell], errors[cell] or {}) is not False]
             if wrong.hidden_only:
                 marked += 1
                 if not hidden:
