@@ -272,7 +272,9 @@ OS_EXIT = 'import os\nos._exit(3)\nq1_answer = "b"'
 SYSTEM_EXIT = 'raise SystemExit(0)\nq2_answer = "a"'
 KEYBOARD = "def to_model_input(images):\n    raise KeyboardInterrupt\nraise KeyboardInterrupt"
 # A loop that stops at the interrupt (the cell's time limit), one in a cell that ignores SIGINT,
-# and one in a function that ignores SIGINT when a test calls it (its first call only).
+# and one in a function that ignores SIGINT when a test calls it (its first call only). The
+# first one is busy, as a student's endless loop is; the others sleep (the grader's answer, a
+# killed kernel, is the same, and a sleep costs no CPU), and so do the control's (IDLE).
 LOOP = '''def normalize_rows(x, eps=1e-12):
     return x
 import time
@@ -285,8 +287,9 @@ def pairwise_distances(a, b):
     return (a[:, None, :] - b[None, :, :]).pow(2).sum(dim=-1).sqrt()
 _end = time.monotonic() + <<seconds>>
 while time.monotonic() < _end:
-    pass
+    time.sleep(0.05)
 signal.signal(signal.SIGINT, signal.default_int_handler)'''
+IDLE = ("    pass", "    time.sleep(0.05)")  # the control's busy loop made idle: it only has to last
 SIGINT_IN_TEST = '''_calls = 0
 def batched_matmul(a, b):
     global _calls
@@ -539,7 +542,7 @@ def _students(solution, course, port: int, outside, outside_secret, protected: b
                                               outside=str(outside))}),
         "crash": _cells(solution, {"normalize_rows": EXIT_IN_TEST, "q2": CRASH}),
         "exits": _cells(solution, {"q1": OS_EXIT, "q2": SYSTEM_EXIT, "to_model_input": KEYBOARD}),
-        "loop": _cells(solution, {"normalize_rows": fill(LOOP, seconds=forever),
+        "loop": _cells(solution, {"normalize_rows": fill(LOOP if protected else LOOP.replace(*IDLE), seconds=forever),
                                   "pairwise_distances": fill(SIGINT_IN_CELL, seconds=forever),
                                   "batched_matmul": fill(SIGINT_IN_TEST, seconds=forever)}),
         "forged_log": _cells(solution, {"q1": fill(FORGED_LOG, mib=mib // 10)}),
