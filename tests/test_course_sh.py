@@ -218,11 +218,13 @@ def test_python_minimums_are_what_the_pins_require():
 
 @pytest.fixture
 def venv(tmp_path) -> Path:
-    """A fake environment: bin/python is this Python, except that `-m pip` only logs its arguments."""
+    """A fake environment: bin/python is this Python, except that `-m pip` and `-m compileall`
+    only log their arguments."""
     folder = tmp_path / "venv"
     (folder / "bin").mkdir(parents=True)
     python = folder / "bin" / "python"
-    python.write_text(f'#!/bin/sh\nif [ "$1 $2" = "-m pip" ]; then echo "$@" >>"{tmp_path}/pip.log"; exit 0; fi\n'
+    python.write_text(f'#!/bin/sh\ncase "$1 $2" in "-m pip"|"-m compileall") echo "$@" >>"{tmp_path}/pip.log"; '
+                      f'exit 0;; esac\n'
                       f'exec {shlex.quote(sys.executable)} "$@"\n')
     python.chmod(0o755)
     return folder
@@ -237,16 +239,18 @@ def _ensure(venv: Path, extras: str) -> str:
     return log.read_text().strip() if log.exists() else ""
 
 
-def _installed(extras: str) -> str:
+def _installed(extras: str, venv: Path) -> str:
+    """What ensure_env runs to install: pip without bytecode, then compileall on every core."""
     spec = f"{REPO}[{extras}]" if extras else str(REPO)
-    return f"-m pip install --quiet --disable-pip-version-check -c {REPO}/constraints.txt -e {spec}"
+    return (f"-m pip install --quiet --disable-pip-version-check --no-compile -c {REPO}/constraints.txt -e {spec}\n"
+            f"-m compileall -qq -j 0 {venv}/lib")
 
 
 def test_lab_installs_the_base_and_test_adds_the_extras(venv):
-    assert _ensure(venv, "") == _installed("")  # ./course.sh lab: what a student needs
+    assert _ensure(venv, "") == _installed("", venv)  # ./course.sh lab: what a student needs
     assert "extras=\n" in (venv / ".course-installed").read_text()
     assert _ensure(venv, "") == ""
-    assert _ensure(venv, "grader,test") == _installed("grader,test")  # ./course.sh test after lab
+    assert _ensure(venv, "grader,test") == _installed("grader,test", venv)  # ./course.sh test after lab
     assert "extras=grader,test\n" in (venv / ".course-installed").read_text()
     assert _ensure(venv, "grader,test") == ""
     assert _ensure(venv, "") == ""  # lab after test: nothing to do
@@ -254,9 +258,9 @@ def test_lab_installs_the_base_and_test_adds_the_extras(venv):
 
 def test_a_changed_pin_reinstalls_with_the_extras_installed_before(venv):
     (venv / ".course-installed").write_text("fingerprint=from-an-older-pyproject\nextras=grader,test\n")
-    assert _ensure(venv, "") == _installed("grader,test")  # lab keeps test's packages at their pins
+    assert _ensure(venv, "") == _installed("grader,test", venv)  # lab keeps test's packages at their pins
     (venv / ".course-installed").write_text("0123abcd\n")  # the stamp of an older course.sh
-    assert _ensure(venv, "") == _installed("")
+    assert _ensure(venv, "") == _installed("", venv)
 
 
 def test_an_environment_with_an_unusable_python_is_named(tmp_path):
