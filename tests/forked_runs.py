@@ -9,60 +9,81 @@ see, and no other. For those this module runs each variant the way a student's o
 stop the run), but in a child forked from one process that has imported torch, IPython and
 helpers once: a variant then costs only its own cells.
 
-Run as a script by `run_notebooks` (a fresh interpreter, not the test process: no test state
-leaks into the children):
-
-    python tests/forked_runs.py JOB.json
-
-JOB.json: {"folder": the assignment's release folder (copied for each variant: its data files),
-"work": a folder for the copies and results, "runs": {label: notebook JSON}}. For each label it
-writes work/<label>.json: one entry per code cell, in order: {"grade_id", "error"}, where
-"error" is None or what IPython's kernel would send as the cell's error output (ename, evalue
-and the rendered traceback, "Cell In[n], line m" included, which grader.feedback reads).
+The warm interpreter is `python tests/forked_runs.py`, started once per test process (the
+first `start_runs`; a fresh interpreter, not the test process, so no test state leaks into the
+children) and kept for the next assignments, whose imports it then already has. It reads one
+job per line on stdin, the path of a JOB.json, and answers one line on stdout when the job is
+done. JOB.json: {"folder": the assignment's release folder (copied for each variant: its data
+files), "work": a folder for the copies, logs and results, "runs": {label: notebook JSON}}. For
+each label it writes work/<label>.json: one entry per code cell, in order: {"grade_id",
+"error"}, where "error" is None or what IPython's kernel would send as the cell's error output
+(ename, evalue and the rendered traceback, "Cell In[n], line m" included, which grader.feedback
+reads).
 """
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
+import re
 import shutil
 import signal
+import selectors
 import subprocess
 import sys
 import tempfile
+import traceback
 from pathlib import Path
 from typing import Any
 
 CELL_TIMEOUT = 120  # s, as the course's Execute.timeout
 
 
-def start_runs(folder: Path, runs: dict[str, Any], work: Path) -> subprocess.Popen:
-    """Start running each notebook of `runs` (label -> nbformat notebook) in a fork of one warm
-    interpreter, in a copy of `folder`; `finish_runs` waits for the results."""
+_RUNNER: subprocess.Popen | None = None  # this test process's warm interpreter (start_runs)
+
+
+def start_runs(folder: Path, runs: dict[str, Any], work: Path) -> Path:
+    """Start running each notebook of `runs` (label -> nbformat notebook) in a fork of the warm
+    interpreter, in a copy of `folder`; `finish_runs(job)` waits for the results."""
+    global _RUNNER
     work.mkdir(parents=True, exist_ok=True)
     job = work / "job.json"
     job.write_text(json.dumps({"folder": str(folder), "work": str(work), "runs": runs}))
-    env = {**os.environ, "MPLBACKEND": "Agg"}
-    with open(work / "runner.log", "w") as log:
-        return subprocess.Popen([sys.executable, __file__, str(job)], cwd=work, env=env, stdout=log,
-                                stderr=subprocess.STDOUT,
-                                start_new_session=True)  # its forks die with it (finish_runs)
+    if _RUNNER is None or _RUNNER.poll() is not None:
+        _RUNNER = subprocess.Popen([sys.executable, __file__], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                   env={**os.environ, "MPLBACKEND": "Agg"}, text=True,
+                                   start_new_session=True)  # its forks die with it (_stop)
+    assert _RUNNER.stdin is not None
+    _RUNNER.stdin.write(f"{job}\n")
+    _RUNNER.stdin.flush()
+    return job
 
 
-def finish_runs(process: subprocess.Popen, timeout: float = 900) -> dict[str, list[dict]]:
-    """label -> the code cells' results of the runs `process` (start_runs) made (see above)."""
-    work = Path(process.args[-1]).parent
+def _stop(runner: subprocess.Popen) -> None:
+    global _RUNNER
     try:
-        process.wait(timeout)
-    finally:
-        try:
-            os.killpg(process.pid, signal.SIGKILL)  # a fork still running after a timeout or an error
-        except ProcessLookupError:
-            pass
-    log = (work / "runner.log").read_text()[-3000:]
-    assert process.returncode == 0, f"the forked runs failed:\n{log}"
-    labels = json.loads((work / "job.json").read_text())["runs"]
-    return {label: json.loads((work / f"{label}.json").read_text()) for label in labels}
+        os.killpg(runner.pid, signal.SIGKILL)  # the interpreter and any fork still running
+    except ProcessLookupError:
+        pass
+    runner.wait()
+    _RUNNER = None
+
+
+def finish_runs(job: Path, timeout: float = 900) -> dict[str, list[dict]]:
+    """label -> the code cells' results of the job `start_runs` started (see above)."""
+    runner = _RUNNER
+    assert runner is not None and runner.stdout is not None, "finish_runs without start_runs"
+    with selectors.DefaultSelector() as selector:
+        selector.register(runner.stdout, selectors.EVENT_READ)
+        answer = runner.stdout.readline().strip() if selector.select(timeout) else f"timed out after {timeout} s"
+    if answer != f"done {job}":
+        _stop(runner)
+        log = job.parent / "runner.log"
+        raise AssertionError(f"the forked runs failed: {answer or 'the interpreter died'}\n"
+                             f"{log.read_text()[-3000:] if log.exists() else ''}")
+    labels = json.loads(job.read_text())["runs"]
+    return {label: json.loads((job.parent / f"{label}.json").read_text()) for label in labels}
 
 
 def run_notebooks(folder: Path, runs: dict[str, Any], work: Path, timeout: float = 900) -> dict[str, list[dict]]:
@@ -70,7 +91,7 @@ def run_notebooks(folder: Path, runs: dict[str, Any], work: Path, timeout: float
     return finish_runs(start_runs(folder, runs, work), timeout)
 
 
-def _child(source_cells: list[tuple[str | None, str]], log: Path) -> list[dict]:
+def _child(source_cells: list[tuple[str | None, str]]) -> list[dict]:
     from IPython.core.interactiveshell import InteractiveShell
 
     class RecordingShell(InteractiveShell):
@@ -88,35 +109,40 @@ def _child(source_cells: list[tuple[str | None, str]], log: Path) -> list[dict]:
     signal.signal(signal.SIGALRM, on_alarm)
     shell = RecordingShell.instance()
     results = []
-    with open(log, "w") as out:
-        sys.stdout = sys.stderr = out
-        for grade_id, source in source_cells:
-            shell.last_error = None
-            signal.alarm(CELL_TIMEOUT)
-            try:
-                outcome = shell.run_cell(source, store_history=True)
-            finally:
-                signal.alarm(0)
-            error = None if outcome.success else (shell.last_error or {"ename": "Error", "evalue": repr(
-                outcome.error_in_exec or outcome.error_before_exec), "traceback": []})
-            results.append({"grade_id": grade_id, "error": error})
-        sys.stdout.flush()
+    for grade_id, source in source_cells:
+        shell.last_error = None
+        signal.alarm(CELL_TIMEOUT)
+        try:
+            outcome = shell.run_cell(source, store_history=True)
+        finally:
+            signal.alarm(0)
+        error = None if outcome.success else (shell.last_error or {"ename": "Error", "evalue": repr(
+            outcome.error_in_exec or outcome.error_before_exec), "traceback": []})
+        results.append({"grade_id": grade_id, "error": error})
+    sys.stdout.flush()
+    sys.stderr.flush()
     return results
 
 
-def main(job_path: str) -> None:
-    job = json.loads(Path(job_path).read_text())
+def run_job(job_path: Path) -> None:
+    """Run the job's notebooks, each in a fork of this process (see above)."""
+    job = json.loads(job_path.read_text())
     folder, work = Path(job["folder"]), Path(job["work"])
-    # What every assignment imports, once (forks share it): torch, IPython, helpers, plotting;
-    # torch._dynamo too, which the first optimizer created imports in torch 2.14.
+    # Once for every fork: IPython, and the modules the notebooks import (top-level statements:
+    # torch, helpers, torchvision, ...); torch._dynamo too when they use torch.optim, since the
+    # first optimizer a process creates imports it (1.5-2 s in torch 2.14).
     import IPython.core.interactiveshell  # noqa: F401
-    import matplotlib.pyplot  # noqa: F401
-    import torch  # noqa: F401
-    import torch._dynamo  # noqa: F401
-    import torchvision  # noqa: F401
 
-    import helpers  # noqa: F401
-    import helpers.check  # noqa: F401
+    sources = ["".join(cell["source"]) for notebook in job["runs"].values() for cell in notebook["cells"]
+               if cell["cell_type"] == "code"]
+    modules = set(re.findall(r"^(?:import|from) ([\w.]+)", "\n".join(sources), re.MULTILINE))
+    if any("optim" in source for source in sources):
+        modules.add("torch._dynamo")
+    for module in sorted(modules):
+        try:
+            importlib.import_module(module)
+        except ImportError:  # the fork then reports it, in the cell that imports it
+            pass
 
     for label, notebook in job["runs"].items():
         cells = [(cell.get("metadata", {}).get("nbgrader", {}).get("grade_id"), "".join(cell["source"]))
@@ -124,26 +150,51 @@ def main(job_path: str) -> None:
         place = work / label
         shutil.copytree(folder, place)
         sys.stdout.flush()
+        sys.stderr.flush()
         pid = os.fork()
         if pid == 0:  # the child: run the notebook, write its results, never return
             code = 1
             try:
+                log = os.open(work / f"{label}.log", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+                os.dup2(log, 1)  # nothing it prints reaches the answer pipe, C code's output included
+                os.dup2(log, 2)
                 os.chdir(place)
                 tmp = place / ".tmp"
                 tmp.mkdir()
                 os.environ["TMPDIR"] = str(tmp)
                 tempfile.tempdir = None  # read TMPDIR again
-                results = _child(cells, work / f"{label}.log")
+                results = _child(cells)
                 (work / f"{label}.json").write_text(json.dumps(results))
                 code = 0
             finally:
                 os._exit(code)
         _, status = os.waitpid(pid, 0)
         if status != 0:
-            log = work / f"{label}.log"
-            raise SystemExit(f"{label}: the run ended with status {status}:\n"
-                             f"{log.read_text()[-3000:] if log.exists() else ''}")
+            log_path = work / f"{label}.log"
+            raise RuntimeError(f"{label}: the run ended with status {status}:\n"
+                               f"{log_path.read_text()[-3000:] if log_path.exists() else ''}")
+
+
+def main() -> None:
+    """The warm interpreter: a job path per line on stdin, `done JOB` (or why not) on stdout."""
+    answers = os.fdopen(os.dup(1), "w")  # the answer pipe; fd 1 and 2 go to each job's runner.log
+    for line in sys.stdin:
+        job = Path(line.strip())
+        log = os.open(job.parent / "runner.log", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        os.dup2(log, 1)
+        os.dup2(log, 2)
+        os.close(log)
+        try:
+            run_job(job)
+            answer = f"done {job}"
+        except Exception as error:  # noqa: BLE001 (reported to the test, which fails with the log)
+            traceback.print_exc()
+            answer = f"failed {job}: {type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
+        sys.stdout.flush()
+        sys.stderr.flush()
+        answers.write(answer + "\n")
+        answers.flush()
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    main()
