@@ -207,7 +207,7 @@ def test_wrong_answers_fit_the_ci_budget():
     wrong answers aimed at the busiest cell."""
     over = {assignment: len(pack_wrong_answers(wrongs)) for assignment, wrongs in WRONG_ANSWERS.items()
             if len(pack_wrong_answers(wrongs)) > MAX_PACKS}
-    assert not over, f"more than {MAX_PACKS} submissions of wrong answers: {over}: spread the cases over the cells " \
+    assert not over, f"more than {MAX_PACKS} packs of wrong answers: {over}: spread the cases over the cells " \
                      "or drop one that shows nothing another does not"
 
 
