@@ -134,13 +134,14 @@ def _hostile(solution, wrong: WrongAnswer, hidden_tests: Path) -> tuple[nbformat
         warned += cell.source.count(WARNING)
     answers[0].source += "\n" + PATCH
     tested = list(grade_cells(notebook))  # the autograded test cells' ids, in order
-    moved = [c for c in notebook.cells if _grade_id(c) == [i for i in tested if i not in wrong.loses][-1]]
+    last_kept = [cell for cell in tested if cell not in wrong.loses][-1]  # a test the wrong answer passes
+    moved = next(c for c in notebook.cells if _grade_id(c) == last_kept)
     for cell in notebook.cells:
         if _grade_id(cell) in wrong.loses:
             cell.source = "pass"
             cell.metadata["nbgrader"]["points"] = 100
     notebook.cells = [c for c in notebook.cells if _grade_id(c) not in tested or _grade_id(c) in wrong.loses]
-    notebook.cells.insert(0, moved[0])
+    notebook.cells.insert(0, moved)
     first_code = next(i for i, c in enumerate(notebook.cells) if c.cell_type == "code" and _grade_id(c) not in tested)
     for offset, code in enumerate(HOSTILE_CELLS.values(), start=1):
         notebook.cells.insert(first_code + offset, nbformat.v4.new_code_cell(code.format(hidden=str(hidden_tests))))
@@ -150,7 +151,8 @@ def _hostile(solution, wrong: WrongAnswer, hidden_tests: Path) -> tuple[nbformat
 def with_hidden_tests(notebook: nbformat.NotebookNode, source: nbformat.NotebookNode) -> nbformat.NotebookNode:
     """`notebook` with every test cell as the source has it, hidden tests included: what the
     grader runs once it has restored the notebook (grader.autograde.RestoreNotebook)."""
-    tests = {_grade_id(c): c.source for c in source.cells if _grade_id(c) in grade_cells(source)}
+    tested = grade_cells(source)
+    tests = {_grade_id(c): c.source for c in source.cells if _grade_id(c) in tested}
     restored = copy_notebook(notebook)
     for cell in restored.cells:
         if _grade_id(cell) in tests:
