@@ -14,8 +14,8 @@ first `start_runs`; a fresh interpreter, not the test process, so no test state 
 children) and kept for the next assignments, whose imports it then already has. It reads one
 job per line on stdin, the path of a JOB.json, and answers one line on stdout when the job is
 done. JOB.json: {"folder": the assignment's release folder (copied for each variant: its data
-files), "work": a folder for the copies, logs and results, "runs": {label: notebook JSON}}. For
-each label it writes work/<label>.json: one entry per code cell, in order: {"grade_id",
+files), "runs": {label: notebook JSON}}; its own folder takes the copies, logs and results. For
+each label it writes <label>.json there: one entry per code cell, in order: {"grade_id",
 "error"}, where "error" is None or what IPython's kernel would send as the cell's error output
 (ename, evalue and the rendered traceback, "Cell In[n], line m" included, which grader.feedback
 reads).
@@ -49,7 +49,7 @@ def start_runs(folder: Path, runs: dict[str, Any], work: Path) -> Path:
     global _RUNNER
     work.mkdir(parents=True, exist_ok=True)
     job = work / "job.json"
-    job.write_text(json.dumps({"folder": str(folder), "work": str(work), "runs": runs}))
+    job.write_text(json.dumps({"folder": str(folder), "runs": runs}))
     if _RUNNER is None or _RUNNER.poll() is not None:
         _RUNNER = subprocess.Popen([sys.executable, __file__], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                    env={**os.environ, "MPLBACKEND": "Agg"}, text=True,
@@ -84,11 +84,6 @@ def finish_runs(job: Path, timeout: float = 900) -> dict[str, list[dict]]:
                              f"{log.read_text()[-3000:] if log.exists() else ''}")
     labels = json.loads(job.read_text())["runs"]
     return {label: json.loads((job.parent / f"{label}.json").read_text()) for label in labels}
-
-
-def run_notebooks(folder: Path, runs: dict[str, Any], work: Path, timeout: float = 900) -> dict[str, list[dict]]:
-    """start_runs, then finish_runs."""
-    return finish_runs(start_runs(folder, runs, work), timeout)
 
 
 def _child(source_cells: list[tuple[str | None, str]]) -> list[dict]:
@@ -127,7 +122,7 @@ def _child(source_cells: list[tuple[str | None, str]]) -> list[dict]:
 def run_job(job_path: Path) -> None:
     """Run the job's notebooks, each in a fork of this process (see above)."""
     job = json.loads(job_path.read_text())
-    folder, work = Path(job["folder"]), Path(job["work"])
+    folder, work = Path(job["folder"]), job_path.parent
     # Once for every fork: IPython, and the modules the notebooks import (top-level statements:
     # torch, helpers, torchvision, ...); torch._dynamo too when they use torch.optim, since the
     # first optimizer a process creates imports it (1.5-2 s in torch 2.14).

@@ -188,11 +188,10 @@ def _grade(assignment: str, base: Path) -> AssignmentRun:
             changed[name] = replace_cell(changed[name], wrong.cell, wrong.code.strip("\n"))
         submissions[wrong_student(index)] = changed
     honest = {student: submissions[student] for student in ("solution", wrong_student(0)) if student in submissions}
-    forked = {(student, name): with_hidden_tests(notebook, source[name])
-              for student, notebooks in {**submissions, BLANK: release}.items() for name, notebook in notebooks.items()}
-    runs = start_runs(course / "release" / assignment, {f"{student}-{Path(name).stem}": notebook
-                                                        for (student, name), notebook in forked.items()},
-                      base / "forked")
+    forked = {**submissions, BLANK: release}
+    labels = {f"{student}-{Path(name).stem}": (student, name) for student in forked for name in forked[student]}
+    job = start_runs(course / "release" / assignment, {label: with_hidden_tests(forked[student][name], source[name])
+                                                       for label, (student, name) in labels.items()}, base / "forked")
 
     (name,) = names  # the generic attacks assume one notebook (test_notebooks checks the layout)
     hidden_tests = course / "source" / assignment / name
@@ -210,10 +209,10 @@ def _grade(assignment: str, base: Path) -> AssignmentRun:
     statuses = {r["student"]: r["status"] for r in json.loads(results.read_text())}
     logs = {student: (logs_dir / f"{student}.log").read_text() for student in statuses}
     nbgrader(course, "generate_feedback", assignment, "--force")
-    ran = finish_runs(runs)
+    ran = finish_runs(job)
     forked_results: dict[str, dict[str, list[dict]]] = {}
-    for student, name in forked:
-        forked_results.setdefault(student, {})[name] = ran[f"{student}-{Path(name).stem}"]
+    for label, (student, name) in labels.items():
+        forked_results.setdefault(student, {})[name] = ran[label]
 
     honest_result = read_gradebook(course, assignment, list(honest))
     honest_result.notebooks_executed = len(honest) * len(names)

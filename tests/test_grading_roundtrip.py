@@ -36,6 +36,12 @@ def graded(request, tmp_path_factory) -> GradingResult:
     return graded_assignment(request.param, tmp_path_factory).honest
 
 
+@pytest.fixture
+def run(graded: GradingResult, tmp_path_factory) -> AssignmentRun:
+    """The whole grading run `graded` comes from, forked runs included."""
+    return graded_assignment(graded.assignment, tmp_path_factory)
+
+
 def test_release_matches_generated(graded: GradingResult):
     """release/ is what `nbgrader generate_assignment` makes from source/ (never stale)."""
     committed = REPO / "release" / graded.assignment
@@ -131,14 +137,13 @@ def _source_cells(assignment: str) -> dict[str, str]:
             for c in nbformat.read(REPO / "source" / assignment / n, 4).cells if c.metadata.get("nbgrader")}
 
 
-def test_forked_runs_give_the_graders_verdict(graded: GradingResult, tmp_path_factory):
+def test_forked_runs_give_the_graders_verdict(graded: GradingResult, run: AssignmentRun):
     """The wrong answers' packs run in forks of one warm interpreter (tests/forked_runs.py), not
     through the grader; for the two submissions that went both ways (the solution and the first
     pack) every test cell must pass or fail alike, and fail in the same part (visible or hidden)."""
     from grader.feedback import failed_in_hidden_tests
 
-    run, full, sources = graded_assignment(graded.assignment, tmp_path_factory), assignment_points(graded.assignment), \
-        _source_cells(graded.assignment)
+    full, sources = assignment_points(graded.assignment), _source_cells(graded.assignment)
     problems = []
     for student in graded.total:
         errors = _forked_errors(run, student)
@@ -161,10 +166,9 @@ def test_forked_runs_give_the_graders_verdict(graded: GradingResult, tmp_path_fa
     assert not problems, "\n".join(problems)
 
 
-def test_wrong_answers_lose_exactly_their_points(graded: GradingResult, tmp_path_factory):
+def test_wrong_answers_lose_exactly_their_points(run: AssignmentRun):
     """Each pack of wrong answers (its forked run, hidden tests included) fails exactly the test
     cells its wrong answers name, and every other test cell passes."""
-    run = graded_assignment(graded.assignment, tmp_path_factory)
     problems = []
     for index, group in enumerate(run.packs):
         for cell, error in _forked_errors(run, wrong_student(index)).items():
@@ -179,13 +183,12 @@ def test_wrong_answers_lose_exactly_their_points(graded: GradingResult, tmp_path
     assert not problems, "\n".join(problems)
 
 
-def test_the_release_submitted_unchanged_fails_every_test(graded: GradingResult, tmp_path_factory):
+def test_the_release_submitted_unchanged_fails_every_test(run: AssignmentRun):
     """A test that passes on the blank release gives points for nothing (forked run, hidden
     tests included; blank submissions through the grader: the exchange, JupyterHub, parallel and
     PostgreSQL tests)."""
-    run = graded_assignment(graded.assignment, tmp_path_factory)
     errors = _forked_errors(run, BLANK)
-    assert set(errors) == set(assignment_points(graded.assignment))
+    assert set(errors) == set(assignment_points(run.assignment))
     passing = [cell for cell, error in errors.items() if error is None]
     assert not passing, f"test cells that pass on the release as it is handed out: {passing}"
 
@@ -254,13 +257,13 @@ def test_feedback_pages_reveal_no_hidden_test(graded: GradingResult):
     assert not problems, "\n".join(problems)
 
 
-def test_visible_tests_catch_the_typical_wrong_answers(graded: GradingResult, tmp_path_factory, record_property):
+def test_visible_tests_catch_the_typical_wrong_answers(run: AssignmentRun, record_property):
     """Each typical wrong answer loses its cells in the tests students can see and run (the
     release's part of the test cell), not only in the hidden ones, unless it is marked
     `hidden_only` with a reason (docs/authoring.md)."""
     from grader.feedback import failed_in_hidden_tests
 
-    run, sources = graded_assignment(graded.assignment, tmp_path_factory), _source_cells(graded.assignment)
+    sources = _source_cells(run.assignment)
     problems, caught, marked = [], 0, 0
     for index, group in enumerate(run.packs):
         errors = _forked_errors(run, wrong_student(index))
